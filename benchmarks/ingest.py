@@ -1,0 +1,96 @@
+"""Ingest speed: images/s decoding PNGs from a folder and from a .tar.gz, 1 worker vs all cores.
+
+    python -m benchmarks.ingest [--repeat 3] [--large-files 100000]
+
+Uses the real notMNIST_small (../shared/data/notMNIST_small.tar.gz) when present, else a
+synthetic set of 10,000 letters; the folder variant is the same archive unpacked into a
+scratch folder. With --large-files N it also builds a .tar.gz of N PNGs (the small set's
+files repeated under new names) to show that the rate holds at scale. Wall times are
+medians of --repeat runs; "cpu" is user+system time of the process and its workers, so a
+busy machine shows up as wall >> cpu / cores. Target (issue 7, 2 cores): all cores at
+least 1.7x faster than one worker; notMNIST_small under 20 s.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import tarfile
+import tempfile
+import time
+from io import BytesIO
+from pathlib import Path
+
+from stages.ingest import all_cores, ingest
+from stages.synthesize import BUNDLED, synthesize
+
+REPO = Path(__file__).resolve().parents[1]
+SMALL = REPO.parent / "shared" / "data" / "notMNIST_small.tar.gz"
+
+
+def timed(source: Path, workers: int, repeat: int) -> tuple[float, float, int]:
+    """(median wall seconds, median cpu seconds incl. workers, images) of ingest(source)."""
+    walls, cpus = [], []
+    for _ in range(repeat):
+        before, start = os.times(), time.perf_counter()
+        result = ingest(source, workers=workers)
+        after, end = os.times(), time.perf_counter()
+        walls.append(end - start)
+        cpus.append(sum(after[:4]) - sum(before[:4]))
+    return statistics.median(walls), statistics.median(cpus), len(result.images)
+
+
+def build_sources(scratch: Path, large_files: int) -> dict[str, Path]:
+    if SMALL.exists():
+        archive = SMALL
+    else:  # no real data: a synthetic set of the same layout
+        files, _ = synthesize(1000, 0, [BUNDLED], broken_files=0, workers=all_cores())
+        archive = scratch / "synthetic.tar.gz"
+        with tarfile.open(archive, "w:gz") as tar:
+            for name, data in sorted(files.items()):
+                _add(tar, f"synthetic/{name}", data)
+    folder = scratch / "folder"
+    with tarfile.open(archive) as tar:
+        tar.extractall(folder, filter="data")
+    sources = {f"{archive.name} (tar.gz)": archive, f"{archive.name} unpacked (folder)": folder}
+    if large_files:
+        large = scratch / f"large_{large_files}.tar.gz"
+        pngs = sorted(p for p in folder.rglob("*.png") if p.stat().st_size)
+        with tarfile.open(large, "w:gz") as tar:
+            for i in range(large_files):
+                png = pngs[i % len(pngs)]
+                _add(tar, f"large/{png.parent.name}/{i:07d}.png", png.read_bytes())
+        sources[f"{large_files} files (tar.gz)"] = large
+    return sources
+
+
+def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    tar.addfile(info, BytesIO(data))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3, help="runs per cell; the median is shown")
+    parser.add_argument("--large-files", type=int, default=0, help="also time a generated archive of N files")
+    args = parser.parse_args()
+    cores = all_cores()
+    print(f"machine: {platform.processor() or platform.machine()}, {cores} cores available, "
+          f"load average {os.getloadavg()[0]:.1f} (other work on the machine slows the wall times)")
+    with tempfile.TemporaryDirectory(prefix="bench_ingest_") as scratch:
+        sources = build_sources(Path(scratch), args.large_files)
+        header = (f"{'source':<40} {'images':>7} | {'1 worker s':>10} {'img/s':>7} {'cpu s':>6} | "
+                  f"{f'{cores} workers s':>11} {'img/s':>7} {'cpu s':>6} | {'speedup':>7}")
+        print(header)
+        print("-" * len(header))
+        for name, source in sources.items():
+            wall1, cpu1, n = timed(source, 1, args.repeat)
+            wall_all, cpu_all, _ = timed(source, cores, args.repeat)
+            print(f"{name:<40} {n:>7} | {wall1:>10.2f} {n / wall1:>7.0f} {cpu1:>6.1f} | "
+                  f"{wall_all:>11.2f} {n / wall_all:>7.0f} {cpu_all:>6.1f} | {wall1 / wall_all:>6.2f}x")
+
+
+if __name__ == "__main__":
+    main()

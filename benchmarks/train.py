@@ -1,0 +1,119 @@
+"""Seconds per training epoch: our stage's loop, the memory-bandwidth floor, PyTorch on the CPU.
+
+    python -m benchmarks.train [--sizes 20000 200000] [--epochs 3]
+
+For each N (synthetic float32 N x 784 rows, 10 classes, read through a memory map exactly
+as the train stage reads data/normalized), batch size 128 and 1024, and optimizer sgd,
+momentum and adagrad, prints the median seconds of one epoch of
+  - ours:   stages.train.fit_sgd (validation excluded, as in metrics/train.json);
+  - torch:  the same softmax regression, batches and optimizer with torch.optim
+            (2 threads; skipped when torch is not installed);
+next to the floor measured in the same run: the time to read the training matrix twice
+(an epoch must read every row for the forward pass and again for the gradient), with two
+threads (the machine's bandwidth) and with one.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import stages.train as train  # isort: skip  (sets the BLAS thread count before numpy loads)
+import numpy as np
+
+OPTIMIZERS = ("sgd", "momentum", "adagrad")
+BATCHES = (128, 1024)
+RATES = {"sgd": 0.5, "momentum": 0.05, "adagrad": 0.05}
+
+
+def synthetic(n: int, folder: Path) -> tuple[np.ndarray, np.ndarray]:
+    """A memory-mapped float32 n x 784 matrix on disk (page-cached after the first read)."""
+    rng = np.random.default_rng(0)
+    path = folder / f"x{n}.npy"
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, 784))
+    for start in range(0, n, 50_000):
+        out[start:start + 50_000] = rng.standard_normal((min(50_000, n - start), 784), dtype=np.float32)
+    out.flush()
+    del out
+    return np.load(path, mmap_mode="r"), rng.integers(0, 10, n)
+
+
+def read_twice(X: np.ndarray, threads: int) -> float:
+    """Seconds to stream every byte of X twice, split over `threads` threads."""
+    parts = np.array_split(np.asarray(X), threads)
+    with ThreadPoolExecutor(threads) as pool:
+        started = time.perf_counter()
+        for _ in range(2):
+            list(pool.map(lambda part: part.sum(axis=0), parts))
+        return time.perf_counter() - started
+
+
+def ours(X, y, Xv, yv, optimizer: str, batch: int, epochs: int) -> float:
+    p = {"optimizer": optimizer, "learning_rate": RATES[optimizer], "schedule": "constant",
+         "decay_rate": 0.5, "decay_epochs": 1.0, "staircase": False, "momentum": 0.9, "rho": 0.99,
+         "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8, "batch_size": batch, "epochs": 1,
+         "patience": 0, "l2": 0.01, "init_sigma": 0.01, "seed": 0}
+    times = [train.fit_sgd(X, y, Xv, yv, 10, p, progress=False).seconds_per_epoch
+             for _ in range(epochs)]
+    return statistics.median(times)
+
+
+def pytorch(torch, X, y, optimizer: str, batch: int, epochs: int) -> float:
+    """One epoch of the same model with torch.optim: gather a random batch, forward,
+    cross-entropy + L2, backward, step."""
+    Xt, yt = torch.from_numpy(np.asarray(X)), torch.from_numpy(y)
+    W = (0.01 * torch.randn(784, 10)).requires_grad_()
+    b = torch.zeros(10, requires_grad=True)
+    opt = {"sgd": lambda: torch.optim.SGD([W, b], lr=RATES["sgd"]),
+           "momentum": lambda: torch.optim.SGD([W, b], lr=RATES["momentum"], momentum=0.9),
+           "adagrad": lambda: torch.optim.Adagrad([W, b], lr=RATES["adagrad"])}[optimizer]()
+    times = []
+    for _ in range(epochs):
+        started = time.perf_counter()
+        order = torch.randperm(len(Xt))
+        for start in range(0, len(Xt), batch):
+            idx = order[start:start + batch]
+            loss = torch.nn.functional.cross_entropy(Xt[idx] @ W + b, yt[idx]) + 0.005 * (W * W).sum()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[20_000, 200_000])
+    parser.add_argument("--epochs", type=int, default=3, help="epochs timed per cell (median)")
+    args = parser.parse_args()
+    try:
+        import torch
+
+        torch.set_num_threads(2)
+    except ImportError:
+        torch = None
+    print(f"seconds per epoch, median of {args.epochs}; floor = reading the matrix twice")
+    print(f"{'N':>8} {'batch':>5} {'optimizer':>9} {'ours':>7} {'torch':>7} {'ours/torch':>10} "
+          f"{'floor2t':>7} {'floor1t':>7} {'ours/floor2t':>12}")
+    with tempfile.TemporaryDirectory() as folder:
+        for n in args.sizes:
+            X, y = synthetic(n, Path(folder))
+            Xv, yv = np.asarray(X[:1000]), y[:1000]
+            read_twice(X, 2)  # page the file in
+            floor2 = statistics.median(read_twice(X, 2) for _ in range(5))
+            floor1 = statistics.median(read_twice(X, 1) for _ in range(5))
+            for batch in BATCHES:
+                for name in OPTIMIZERS:
+                    mine = ours(X, y, Xv, yv, name, batch, args.epochs)
+                    theirs = pytorch(torch, X, y, name, batch, args.epochs) if torch else float("nan")
+                    print(f"{n:>8} {batch:>5} {name:>9} {mine:>7.3f} {theirs:>7.3f} "
+                          f"{mine / theirs:>10.2f} {floor2:>7.3f} {floor1:>7.3f} {mine / floor2:>12.1f}",
+                          flush=True)
+            del X
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,224 @@
+"""Reproduction check: do the results re-derived in the workspace match the committed ones?
+
+Run it after reproducing the pipeline from scratch (CI runs `dvc repro --force`, then
+`python -m stages.check_repro`). It compares, against a git revision (default HEAD):
+
+- `dvc.lock`: every stage's dependencies and params must be identical (otherwise the
+  committed results were made by other code or params), and the outputs of the data
+  stages (synthesize, ingest, split, normalize) must have identical hashes: these stages
+  are pure integer/byte computations, so any difference is a real change;
+- every metrics JSON file (`git show REV:metrics/<file>` against the working tree), key
+  by key: exactly for the data stages, within TOLERANCES for the model stages, whose
+  float32 results depend on the CPU's BLAS kernels; timing keys are ignored;
+- that each committed metrics file still has the hash the committed `dvc.lock` records
+  for it, so a metric edited by hand is caught even without reproducing.
+
+Exit code 0 with a one-line summary when everything reproduced, 1 with one line per
+drift (file, key, committed value, reproduced value, tolerance) otherwise.
+"""
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import hashlib
+import json
+import math
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DATA_STAGES = ("synthesize", "ingest", "split", "normalize")
+
+# Every tolerance of the check, in one place. Rules are tried in order against the dotted
+# key (e.g. "valid.accuracy", "per_class.A.f1", "accuracy_ci95.0"); the first match wins.
+# A value passes when |reproduced - committed| <= absolute + relative * |committed|.
+IGNORED_KEYS = ("*seconds*", "*time*", "*per_second*", "*throughput*")  # wall-clock, never reproducible
+# Model-stage keys derived from individual predictions (which confusions rank first, how
+# many errors): accuracy and the per-class scores carry the same information, with tolerances.
+DERIVED_KEYS = ("n_errors", "top_confusions.*")
+TOLERANCES: list[tuple[tuple[str, ...], float, float]] = [
+    # (key patterns, absolute, relative)
+    (("*accuracy*", "*precision*", "*recall*", "*f1*", "*ece*"), 0.005, 0.0),  # 0.5 percentage points
+    (("*gap*",), 0.005, 0.0),  # distance of an SGD objective from the L-BFGS optimum
+    (("*loss*", "*objective*", "*optimum"), 0.0, 0.02),  # 2 % of the committed value
+    (("*epoch*",), 2, 0.0),  # early stopping may stop a couple of epochs apart
+]
+OTHER_FLOATS = (1e-4, 0.01)  # any other float of a model stage
+# Integers, strings and booleans of model stages (counts, class names) must match exactly.
+
+
+@dataclass(frozen=True)
+class Drift:
+    file: str
+    key: str
+    committed: Any
+    reproduced: Any
+    tolerance: str
+
+    def __str__(self) -> str:
+        return (f"{self.file}: {self.key}: committed {self.committed!r}, "
+                f"reproduced {self.reproduced!r} (tolerance: {self.tolerance})")
+
+
+def is_ignored(key: str, exact: bool = True) -> bool:
+    """Timing keys (seconds_per_epoch, ...) are never compared, derived keys only exactly."""
+    patterns = IGNORED_KEYS if exact else IGNORED_KEYS + DERIVED_KEYS
+    return any(fnmatch.fnmatch(key, pattern) for pattern in patterns)
+
+
+def tolerance_for(key: str) -> tuple[float, float]:
+    """(absolute, relative) tolerance of a model-stage float metric."""
+    for patterns, absolute, relative in TOLERANCES:
+        if any(fnmatch.fnmatch(key, pattern) for pattern in patterns):
+            return absolute, relative
+    return OTHER_FLOATS
+
+
+def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
+    """{"valid": {"accuracy": 0.9}, "ci": [1, 2]} -> {"valid.accuracy": 0.9, "ci.0": 1, "ci.1": 2}."""
+    if isinstance(obj, dict):
+        items = obj.items()
+    elif isinstance(obj, list):
+        items = enumerate(obj)
+    else:
+        return {prefix: obj}
+    flat: dict[str, Any] = {}
+    for key, value in items:
+        flat.update(flatten(value, f"{prefix}.{key}" if prefix else str(key)))
+    return flat
+
+
+def compare_metrics(file: str, committed: Any, reproduced: Any, exact: bool) -> list[Drift]:
+    """Key-by-key differences between two metrics documents (timing keys ignored)."""
+    old, new = flatten(committed), flatten(reproduced)
+    drifts = []
+    for key in sorted(set(old) | set(new)):
+        if is_ignored(key, exact):
+            continue
+        if key not in new or key not in old:
+            drifts.append(Drift(file, key, old.get(key, "<missing>"), new.get(key, "<missing>"),
+                                "the key must exist in both"))
+            continue
+        a, b = old[key], new[key]
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (a, b))
+        if exact or not numeric or (isinstance(a, int) and isinstance(b, int)
+                                    and not fnmatch.fnmatch(key, "*epoch*")):
+            if a != b:
+                drifts.append(Drift(file, key, a, b, "exact"))
+            continue
+        absolute, relative = tolerance_for(key)
+        if not math.isclose(b, a, rel_tol=relative, abs_tol=absolute):
+            tol = f"±{absolute:g}" if not relative else f"±{absolute:g} + {relative:.0%} of committed"
+            drifts.append(Drift(file, key, a, b, tol))
+    return drifts
+
+
+def git_show(rev: str, path: str, cwd: Path) -> bytes | None:
+    """The bytes of `path` at git revision `rev`, or None when it is not there."""
+    result = subprocess.run(["git", "show", f"{rev}:{path}"], cwd=cwd, capture_output=True)
+    return result.stdout if result.returncode == 0 else None
+
+
+def committed_metric_files(rev: str, cwd: Path) -> list[str]:
+    result = subprocess.run(["git", "ls-tree", "-r", "--name-only", rev, "--", "metrics/"],
+                            cwd=cwd, capture_output=True, text=True, check=True)
+    return [p for p in result.stdout.split() if p.endswith(".json")]
+
+
+def _by_path(entries: list[dict] | None) -> dict[str, dict]:
+    return {entry["path"]: entry for entry in entries or []}
+
+
+def compare_locks(committed: dict, reproduced: dict) -> list[Drift]:
+    """Stage-level differences between the committed and the reproduced dvc.lock."""
+    drifts = []
+    old_stages, new_stages = committed.get("stages", {}), reproduced.get("stages", {})
+    # Outputs of model stages depend on BLAS; as a dependency (evaluate <- model.npz) they are skipped.
+    model_outs = {path for name, stage in old_stages.items() if name not in DATA_STAGES
+                  for path in _by_path(stage.get("outs"))}
+    for name in sorted(set(old_stages) | set(new_stages)):
+        if name not in new_stages or name not in old_stages:
+            drifts.append(Drift("dvc.lock", f"stage {name}", "present" if name in old_stages else "<missing>",
+                                "present" if name in new_stages else "<missing>", "the stage must exist in both"))
+            continue
+        old, new = old_stages[name], new_stages[name]
+        if old.get("params") != new.get("params"):
+            drifts.append(Drift("dvc.lock", f"{name}.params", old.get("params"), new.get("params"), "exact"))
+        kinds = [("deps", model_outs)] + ([("outs", set())] if name in DATA_STAGES else [])
+        for kind, skipped in kinds:
+            old_entries, new_entries = _by_path(old.get(kind)), _by_path(new.get(kind))
+            for path in sorted(set(old_entries) | set(new_entries)):
+                if path in skipped or path.endswith(".json"):
+                    continue  # JSON metrics are compared key by key instead
+                a = old_entries.get(path, {}).get("md5", "<missing>")
+                b = new_entries.get(path, {}).get("md5", "<missing>")
+                if a != b:
+                    drifts.append(Drift("dvc.lock", f"{name}.{kind}: {path} md5", a, b, "exact"))
+    return drifts
+
+
+def json_outputs(lock: dict) -> dict[str, tuple[str, str | None]]:
+    """Every JSON output recorded in a dvc.lock: path -> (stage, md5)."""
+    return {path: (name, entry.get("md5"))
+            for name, stage in lock.get("stages", {}).items()
+            for path, entry in _by_path(stage.get("outs")).items() if path.endswith(".json")}
+
+
+def check(root: Path | str = ".", rev: str = "HEAD") -> tuple[list[Drift], str]:
+    """All drifts between revision `rev` and the working tree at `root`, and a summary line."""
+    root = Path(root)
+    committed_text = git_show(rev, "dvc.lock", root)
+    if committed_text is None:
+        return [Drift("dvc.lock", "-", "<missing>", "-", "commit dvc.lock after `dvc repro`")], ""
+    committed_lock = yaml.safe_load(committed_text) or {}
+    workspace_lock_path = root / "dvc.lock"
+    reproduced_lock = yaml.safe_load(workspace_lock_path.read_text()) if workspace_lock_path.exists() else {}
+    drifts = compare_locks(committed_lock, reproduced_lock)
+
+    recorded = json_outputs(committed_lock)
+    files = sorted(set(recorded) | set(committed_metric_files(rev, root)))
+    n_values = 0
+    for file in files:
+        stage, md5 = recorded.get(file, (None, None))
+        old_bytes = git_show(rev, file, root)
+        if old_bytes is None:
+            drifts.append(Drift(file, "-", "<missing>", "-", "commit the metrics files with dvc.lock"))
+            continue
+        if md5 is not None and hashlib.md5(old_bytes).hexdigest() != md5:
+            drifts.append(Drift(file, "md5", hashlib.md5(old_bytes).hexdigest(), md5,
+                                f"the committed file must be the one dvc.lock records (edited by hand?); "
+                                f"run `dvc repro` and commit"))
+        if not (root / file).exists():
+            drifts.append(Drift(file, "-", "present", "<missing>", "run `dvc repro` first"))
+            continue
+        old, new = json.loads(old_bytes), json.loads((root / file).read_text(encoding="utf-8"))
+        exact = stage in DATA_STAGES
+        drifts += compare_metrics(file, old, new, exact)
+        n_values += sum(not is_ignored(k, exact) for k in flatten(old))
+    data_outs = sum(len(committed_lock.get("stages", {}).get(s, {}).get("outs", [])) for s in DATA_STAGES)
+    summary = (f"reproduced: {len(committed_lock.get('stages', {}))} stages match {rev}; "
+               f"{data_outs} data-stage outputs identical, {n_values} metric values in "
+               f"{len(files)} files within tolerance")
+    return drifts, summary
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rev", default="HEAD", help="git revision holding the committed results")
+    args = parser.parse_args()
+    drifts, summary = check(".", args.rev)
+    if drifts:
+        print(f"NOT reproduced: {len(drifts)} difference(s) from {args.rev}:")
+        for drift in drifts:
+            print(f"  {drift}")
+        return 1
+    print(summary)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,172 @@
+"""The reproduction check on small hand-made results in a temporary git repository."""
+import copy
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from stages.check_repro import check, compare_metrics
+
+REPO = Path(__file__).resolve().parents[1]
+
+METRICS = {
+    "metrics/split.json": ("split", {"train": {"n": 700}, "valid": {"n": 150}, "leaks": {"exact": 0}}),
+    "metrics/train.json": ("train", {"epochs_run": 12, "best_epoch": 9, "seconds_per_epoch": 0.41,
+                                     "valid": {"accuracy": 0.873, "loss": 0.452}}),
+    "metrics/evaluate.json": ("evaluate", {"accuracy": 0.861, "log_loss": 0.47,
+                                           "accuracy_ci95": [0.84, 0.88],
+                                           "per_class": {"A": {"precision": 0.9, "recall": 0.8}}}),
+}
+
+
+def md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+def write_results(root: Path, metrics: dict, split_md5: str = "0" * 32 + ".dir",
+                  train_py: str = "a" * 32) -> None:
+    """Metrics files and the dvc.lock that records them, as `dvc repro` would leave them."""
+    stages = {
+        "split": {"cmd": "python -m stages.split",
+                  "deps": [{"path": "data/ingested", "md5": "1" * 32 + ".dir"}],
+                  "params": {"params.yaml": {"split": {"seed": 0}}},
+                  "outs": [{"path": "data/split", "md5": split_md5}]},
+        "train": {"cmd": "python -m stages.train",
+                  "deps": [{"path": "stages/train.py", "md5": train_py}],
+                  "params": {"params.yaml": {"train": {"optimizer": "momentum"}}},
+                  "outs": [{"path": "models/model.npz", "md5": "2" * 32}]},
+        "evaluate": {"cmd": "python -m stages.evaluate",
+                     "deps": [{"path": "models/model.npz", "md5": "2" * 32}], "outs": []},
+    }
+    for path, (stage, values) in metrics.items():
+        data = (json.dumps(values, indent=2) + "\n").encode()
+        (root / path).parent.mkdir(exist_ok=True)
+        (root / path).write_bytes(data)
+        stages[stage]["outs"].append({"path": path, "md5": md5(data)})
+    (root / "dvc.lock").write_text(yaml.safe_dump({"schema": "2.0", "stages": stages}))
+
+
+def git(root: Path, *args: str) -> None:
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=root,
+                   check=True, capture_output=True)
+
+
+def commit_all(root: Path) -> None:
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "results")
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    git(tmp_path, "init", "-q")
+    write_results(tmp_path, METRICS)
+    commit_all(tmp_path)
+    return tmp_path
+
+
+def run_check(root: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "stages.check_repro"], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def with_value(path: str, key: str, value) -> dict:
+    metrics = copy.deepcopy(METRICS)
+    target = metrics[path][1]
+    *parents, last = key.split(".")
+    for part in parents:
+        target = target[part]
+    target[last] = value
+    return metrics
+
+
+def test_identical_results_reproduce_with_exit_code_0(repo):
+    result = run_check(repo)
+    assert result.returncode == 0, result.stdout
+    assert result.stdout.startswith("reproduced:")
+
+
+def test_a_committed_metric_edited_by_hand_fails_naming_it_and_restoring_it_passes(repo):
+    original = (repo / "metrics/evaluate.json").read_text()
+    edited = json.loads(original)
+    edited["accuracy"] = 0.95
+    (repo / "metrics/evaluate.json").write_text(json.dumps(edited, indent=2) + "\n")
+    commit_all(repo)
+    # `dvc repro` re-derives the real value in the working tree
+    (repo / "metrics/evaluate.json").write_text(original)
+
+    result = run_check(repo)
+    assert result.returncode == 1
+    assert "metrics/evaluate.json: accuracy: committed 0.95, reproduced 0.861" in result.stdout
+    assert "edited by hand" in result.stdout
+
+    commit_all(repo)
+    assert run_check(repo).returncode == 0
+
+
+def test_model_accuracy_within_half_a_point_passes_beyond_fails(repo):
+    write_results(repo, with_value("metrics/evaluate.json", "accuracy", 0.857))
+    assert check(repo)[0] == []
+    write_results(repo, with_value("metrics/evaluate.json", "accuracy", 0.85))
+    (drift,) = check(repo)[0]
+    assert (drift.file, drift.key, drift.committed, drift.reproduced) == (
+        "metrics/evaluate.json", "accuracy", 0.861, 0.85)
+    assert drift.tolerance == "±0.005"
+
+
+def test_loss_uses_a_relative_tolerance(repo):
+    write_results(repo, with_value("metrics/train.json", "valid.loss", 0.452 * 1.015))
+    assert check(repo)[0] == []
+    write_results(repo, with_value("metrics/train.json", "valid.loss", 0.452 * 1.03))
+    assert [d.key for d in check(repo)[0]] == ["valid.loss"]
+
+
+def test_timing_keys_are_ignored(repo):
+    write_results(repo, with_value("metrics/train.json", "seconds_per_epoch", 9.9))
+    assert check(repo)[0] == []
+
+
+def test_data_stage_metrics_must_match_exactly(repo):
+    write_results(repo, with_value("metrics/split.json", "train.n", 701))
+    assert [(d.key, d.tolerance) for d in check(repo)[0]] == [("train.n", "exact")]
+
+
+def test_a_data_stage_output_with_another_hash_fails(repo):
+    write_results(repo, METRICS, split_md5="f" * 32 + ".dir")
+    (drift,) = check(repo)[0]
+    assert drift.key == "split.outs: data/split md5"
+
+
+def test_the_model_output_hash_may_differ_but_code_dependencies_may_not(repo):
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    lock["stages"]["train"]["outs"][0]["md5"] = "9" * 32  # another CPU's BLAS
+    lock["stages"]["evaluate"]["deps"][0]["md5"] = "9" * 32
+    (repo / "dvc.lock").write_text(yaml.safe_dump(lock))
+    assert check(repo)[0] == []
+    write_results(repo, METRICS, train_py="b" * 32)
+    assert [d.key for d in check(repo)[0]] == ["train.deps: stages/train.py md5"]
+
+
+def test_a_missing_key_is_a_drift():
+    drifts = compare_metrics("m.json", {"a": 1, "b": 2.0}, {"a": 1}, exact=False)
+    assert [(d.key, d.reproduced) for d in drifts] == [("b", "<missing>")]
+
+
+def test_without_a_committed_dvc_lock_the_check_fails(tmp_path):
+    git(tmp_path, "init", "-q")
+    (tmp_path / "README").write_text("x")
+    commit_all(tmp_path)
+    result = run_check(tmp_path)
+    assert result.returncode == 1 and "dvc.lock" in result.stdout
+
+
+def test_keys_derived_from_single_predictions_are_only_compared_for_data_stages():
+    committed = {"accuracy": 0.8, "n_errors": 200, "top_confusions": [{"actual": "I", "count": 9}]}
+    reproduced = {"accuracy": 0.801, "n_errors": 199, "top_confusions": [{"actual": "J", "count": 8}]}
+    assert compare_metrics("metrics/evaluate.json", committed, reproduced, exact=False) == []
+    assert len(compare_metrics("metrics/evaluate.json", committed, reproduced, exact=True)) == 4

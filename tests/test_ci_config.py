@@ -1,0 +1,94 @@
+"""The GitHub workflow and .ci/run are valid and only call commands that exist."""
+import importlib.util
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+WORKFLOW = REPO / ".github" / "workflows" / "reproduce.yml"
+CI_RUN = REPO / ".ci" / "run"
+TEST_COMMAND = "python -m pytest"  # README's test command
+
+
+def commands(script: str) -> list[list[str]]:
+    """Each shell line of a step as argv, without output redirection (`>> file`)."""
+    argvs = []
+    for line in script.splitlines():
+        line = line.split(">>")[0].split("||")[0].strip()
+        if not line or line.startswith("#"):
+            continue
+        for part in line.split("&&"):
+            argvs.append(shlex.split(part))
+    return argvs
+
+
+def check_command(argv: list[str]) -> None:
+    """Fail unless argv is a command this project has: dvc's parser, a module, a file."""
+    from dvc.cli import parse_args
+
+    program, args = argv[0], argv[1:]
+    if program == "dvc":
+        parse_args(args)  # raises on an unknown subcommand or option
+    elif program in ("python", "python3") and args[0] == "-m":
+        module = args[1]
+        assert module == "venv" or importlib.util.find_spec(module), f"no module {module}"
+        if module.startswith("stages."):
+            assert (REPO / (module.replace(".", "/") + ".py")).exists()
+    elif program == "pip":
+        assert args[:2] == ["install", "-r"] or args[:3] == ["install", "-q", "-r"] \
+            or args[-1].startswith("torch=="), argv
+        if "-r" in args:
+            assert (REPO / args[args.index("-r") + 1]).exists()
+    else:
+        assert program in ("git", "echo", "cd", "set", "export", ".", "if", "fi", "then", "ls"), argv
+
+
+@pytest.fixture(scope="module")
+def workflow() -> dict:
+    return yaml.safe_load(WORKFLOW.read_text())
+
+
+def test_workflow_runs_on_push_and_pull_request(workflow):
+    triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as true
+    assert set(triggers) == {"push", "pull_request"}
+
+
+def test_workflow_checks_out_full_history_and_sets_up_python_311_with_pip_cache(workflow):
+    steps = workflow["jobs"]["reproduce"]["steps"]
+    checkout = next(s for s in steps if s.get("uses", "").startswith("actions/checkout@"))
+    assert checkout["with"]["fetch-depth"] == 0
+    python = next(s for s in steps if s.get("uses", "").startswith("actions/setup-python@"))
+    assert python["with"]["python-version"] == "3.11" and python["with"]["cache"] == "pip"
+
+
+def test_workflow_tests_reproduces_checks_and_uploads_metrics_in_that_order(workflow):
+    steps = workflow["jobs"]["reproduce"]["steps"]
+    runs = [s.get("run", "") for s in steps]
+    order = [next(i for i, r in enumerate(runs) if needle in r) for needle in
+             ("pip install -r requirements.txt", TEST_COMMAND, "dvc repro --force",
+              "python -m stages.check_repro", "dvc metrics diff --md")]
+    assert order == sorted(order)
+    assert any("GITHUB_STEP_SUMMARY" in r and "dvc params diff main --md" in r for r in runs)
+    upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact@"))
+    assert upload["with"]["path"].rstrip("/") == "metrics"
+
+
+def test_every_workflow_command_exists(workflow):
+    for step in workflow["jobs"]["reproduce"]["steps"]:
+        for argv in commands(step.get("run", "")):
+            check_command(argv)
+
+
+def test_ci_run_is_valid_bash_and_runs_the_tests_then_the_reproduction_check():
+    subprocess.run(["bash", "-n", str(CI_RUN)], check=True)
+    text = CI_RUN.read_text()
+    assert f". .venv/bin/activate && {TEST_COMMAND}" in text
+    lines = [" ".join(argv) for argv in commands(text)]
+    assert lines.index(TEST_COMMAND) < lines.index("dvc repro --force") \
+        < lines.index("python -m stages.check_repro")
+    for argv in commands(text):
+        if argv[0] in ("dvc", "python", "python3", "pip"):
+            check_command(argv)

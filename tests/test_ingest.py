@@ -1,0 +1,246 @@
+"""Stage ingest: the bad-input matrix, folder and archive variants, determinism, the real data."""
+import io
+import os
+import subprocess
+import sys
+import tarfile
+import warnings
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from PIL import Image
+
+from stages.ingest import PARAMS, all_cores, ingest
+from stages.io import ParamError, UserError, load_params
+from tests.conftest import REPO
+from tests.test_images import NOISE_PNG, encode, png_declaring
+
+GRAY = np.random.default_rng(0).integers(0, 256, (28, 28), dtype=np.uint8)
+
+
+def animated_gif() -> bytes:
+    frames = [Image.new("L", (28, 28), 0), Image.new("L", (28, 28), 255)]
+    return encode(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100)
+
+
+def palette_with_transparency() -> bytes:
+    im = Image.new("P", (28, 28), 0)
+    im.putpalette([0, 0, 0, 200, 200, 200] + [0] * 762)
+    return encode(im, transparency=0)
+
+
+# path in ROOT -> bytes, and the expected outcome: None = converted, else the reason's start.
+MATRIX = {
+    "A/gray.png": (encode(Image.fromarray(GRAY)), None),
+    "A/rgba.png": (encode(Image.new("RGBA", (28, 28), (0, 0, 0, 0))), None),
+    "A/la.png": (encode(Image.new("LA", (28, 28), (0, 128))), None),
+    "A/gray16.png": (encode(Image.fromarray(np.full((28, 28), 40000, np.uint16))), None),
+    "A/palette transparent.png": (palette_with_transparency(), None),
+    "A/palette.gif": (encode(Image.new("P", (28, 28), 3), "GIF"), None),
+    "A/one bit.png": (encode(Image.new("1", (28, 28), 1)), None),
+    "A/cmyk.jpg": (encode(Image.new("CMYK", (28, 28), (0, 0, 0, 255)), "JPEG"), None),
+    "A/animated.gif": (animated_gif(), None),
+    "A/one pixel.png": (encode(Image.new("L", (1, 1), 9)), None),
+    "A/huge 5000.png": (encode(Image.new("L", (5000, 5000), 30)), None),
+    "A/photo64.jpg": (encode(Image.new("RGB", (64, 64), (10, 20, 30)), "JPEG"), None),
+    "A/truncated.png": (NOISE_PNG[: len(NOISE_PNG) // 2], "corrupt or truncated"),
+    "A/empty.png": (b"", "empty file"),
+    "A/notes.png": (b"this is text, not a PNG\n", "not an image"),
+    "A/bomb.png": (png_declaring(100_000, 100_000), "decompression bomb"),
+    "B/ünïcödé ß.png": (encode(Image.fromarray(255 - GRAY)), None),
+    "B/ok.png": (encode(Image.fromarray(GRAY)), None),
+    "B/deeper/nested.png": (encode(Image.fromarray(GRAY)), "outside the layout"),
+    "D/only broken.png": (b"", "empty file"),
+    "README.txt": (b"a data set\n", "outside the layout"),
+}
+EXPECTED_LINKS = {"B/link out.png": "link"}
+EXPECTED_ARCHIVE_ONLY = {"../escape.png": "unsafe path", "/abs.png": "unsafe path"}
+
+
+def make_folder(root: Path, outside: Path) -> Path:
+    for path, (data, _) in MATRIX.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_bytes(data)
+    (root / "C").mkdir()  # a class folder with no images
+    outside.write_bytes(encode(Image.fromarray(GRAY)))
+    (root / "B" / "link out.png").symlink_to(outside)
+    return root
+
+
+def make_tar(folder: Path, archive: Path) -> Path:
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(folder, arcname="dataset")  # keeps the symlink as a link member
+        for name, data in [("../escape.png", MATRIX["B/ok.png"][0]), ("/abs.png", b"x"),
+                           ("dataset/B/ok.png", b"a second member with the same name")]:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return archive
+
+
+def make_zip(folder: Path, archive: Path) -> Path:
+    with warnings.catch_warnings(), zipfile.ZipFile(archive, "w") as z:
+        warnings.simplefilter("ignore", UserWarning)  # the duplicate name is on purpose
+        for path in sorted(folder.rglob("*")):
+            name = "dataset/" + path.relative_to(folder).as_posix()
+            if path.is_symlink():
+                link = zipfile.ZipInfo(name)
+                link.external_attr = 0o120777 << 16
+                z.writestr(link, str(path.readlink()))
+            elif path.is_dir():
+                z.writestr(name + "/", b"")
+            else:
+                z.writestr(name, path.read_bytes())
+        z.writestr("../escape.png", MATRIX["B/ok.png"][0])
+        z.writestr("/abs.png", b"x")
+        z.writestr("dataset/B/ok.png", b"a second member with the same name")
+    return archive
+
+
+@pytest.fixture(scope="module")
+def sources(tmp_path_factory):
+    base = tmp_path_factory.mktemp("matrix")
+    folder = make_folder(base / "dataset", base / "outside.png")
+    return {"folder": folder, "tar.gz": make_tar(folder, base / "set.tar.gz"),
+            "zip": make_zip(folder, base / "set.zip")}
+
+
+@pytest.mark.parametrize("variant", ["folder", "tar.gz", "zip"])
+def test_every_file_of_the_bad_input_matrix_gets_its_expected_outcome(sources, variant):
+    result = ingest(sources[variant])
+    prefix = "" if variant == "folder" else "dataset/"
+    expected = {prefix + p: why for p, (_, why) in MATRIX.items()}
+    expected.update({prefix + p: why for p, why in EXPECTED_LINKS.items()})
+    if variant != "folder":
+        expected.update(EXPECTED_ARCHIVE_ONLY)
+    rows = result.manifest
+    first = rows.drop_duplicates("path", keep="first").set_index("path")
+    assert set(first.index) == set(expected)
+    for path, why in expected.items():
+        status, reason = first.loc[path, "status"], first.loc[path, "reason"]
+        if why is None:
+            assert status == "ok", (path, reason)
+        else:
+            assert status == "skipped" and reason.startswith(why), (path, reason)
+    if variant != "folder":
+        repeated = rows[rows.path.duplicated(keep="first")]
+        assert list(repeated.path) == ["dataset/B/ok.png"]
+        assert repeated.reason.iloc[0].startswith("duplicate path")
+    n_ok = sum(why is None for why in expected.values())
+    assert result.images.shape == (n_ok, 28, 28) and result.images.dtype == np.uint8
+    assert result.classes == ["A", "B"]
+    assert result.metrics["empty_classes"] == ["C", "D"]
+    assert result.metrics["per_class"] == {"A": 12, "B": 2, "C": 0, "D": 0}
+    assert result.metrics["n_files"] == len(rows) == result.metrics["n_images"] + result.metrics["n_skipped"]
+
+
+def test_images_and_labels_follow_the_manifest_rows_sorted_by_path(sources):
+    result = ingest(sources["folder"])
+    ok = result.manifest[result.manifest.status == "ok"]
+    assert list(ok.path) == sorted(ok.path)
+    assert list(ok["index"]) == list(range(len(ok)))
+    np.testing.assert_array_equal(result.images[ok.path.tolist().index("A/gray.png")], GRAY)
+    np.testing.assert_array_equal(result.images[ok.path.tolist().index("B/ünïcödé ß.png")], 255 - GRAY)
+    assert [result.classes[i] for i in result.labels] == list(ok.label)
+
+
+def test_nothing_is_written_while_reading_an_archive_with_escaping_members(sources):
+    parent = sources["tar.gz"].parent.parent
+    before = sorted(parent.rglob("*"))
+    ingest(sources["tar.gz"])
+    ingest(sources["zip"])
+    assert sorted(parent.rglob("*")) == before
+
+
+def write_folder_of(tmp_path: Path, classes: str, per_class: int) -> Path:
+    rng = np.random.default_rng(1)
+    for c in classes:
+        (tmp_path / c).mkdir(parents=True)
+        for i in range(per_class):
+            pixels = rng.integers(0, 256, (28, 28), dtype=np.uint8)
+            (tmp_path / c / f"{i}.png").write_bytes(encode(Image.fromarray(pixels)))
+    return tmp_path
+
+
+def test_a_data_set_with_one_class_is_a_clear_error(tmp_path):
+    with pytest.raises(UserError, match="only class 'A'.*at least two"):
+        ingest(write_folder_of(tmp_path / "data", "A", 3))
+
+
+def test_a_data_set_without_images_is_a_clear_error(tmp_path):
+    (tmp_path / "A").mkdir()
+    (tmp_path / "A" / "x.png").write_bytes(b"")
+    with pytest.raises(UserError, match="no usable images"):
+        ingest(tmp_path)
+
+
+def test_output_does_not_depend_on_the_number_of_workers_or_the_run(tmp_path):
+    folder = write_folder_of(tmp_path / "data", "XYZ", 200)  # 600 files: several batches
+    (folder / "Y" / "100.png").write_bytes(b"broken")
+    one, two, again = ingest(folder, workers=1), ingest(folder, workers=2), ingest(folder, workers=2)
+    for other in (two, again):
+        np.testing.assert_array_equal(one.images, other.images)
+        np.testing.assert_array_equal(one.labels, other.labels)
+        pd.testing.assert_frame_equal(one.manifest, other.manifest)
+        assert one.metrics == other.metrics
+
+
+def run_stage(cwd: Path, **overrides) -> subprocess.CompletedProcess:
+    params = {"ingest": {"source": "data/raw", "resize": "fit", "workers": 2, "max_pixels": 64_000_000,
+                         **overrides}}
+    (cwd / "params.yaml").write_text(yaml.safe_dump(params))
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "stages.ingest"], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_stage_writes_its_outputs_and_nothing_else(sources, tmp_path):
+    done = run_stage(tmp_path, source=str(sources["tar.gz"]))
+    assert done.returncode == 0, done.stderr
+    written = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
+    assert written == ["data/ingested/classes.json", "data/ingested/images.npy",
+                       "data/ingested/labels.npy", "data/ingested/manifest.csv",
+                       "metrics/ingest.json", "params.yaml"]
+    manifest = pd.read_csv(tmp_path / "data/ingested/manifest.csv", keep_default_na=False)
+    assert list(manifest.columns) == ["path", "label", "status", "reason", "index"]
+    assert "dataset/B/ünïcödé ß.png" in set(manifest.path)
+    images = np.load(tmp_path / "data/ingested/images.npy", allow_pickle=False)
+    labels = np.load(tmp_path / "data/ingested/labels.npy", allow_pickle=False)
+    assert images.dtype == np.uint8 and labels.dtype == np.int64 and len(images) == len(labels)
+
+
+@pytest.mark.parametrize("key, value", [("workers", -1), ("workers", 1.5), ("resize", "crop"),
+                                        ("max_pixels", 10), ("source", ""), ("extra", 1)])
+def test_a_bad_parameter_is_an_error_naming_it(tmp_path, key, value):
+    params = {"source": "data/raw", "resize": "fit", "workers": 0, "max_pixels": 64_000_000, key: value}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"ingest": params}))
+    with pytest.raises(ParamError, match=f"ingest.{key}"):
+        load_params("ingest", PARAMS, tmp_path / "params.yaml")
+
+
+def test_the_stage_reports_a_bad_parameter_in_one_line_and_writes_nothing(tmp_path):
+    done = run_stage(tmp_path, workers=-1)
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0 and "ingest.workers" in done.stderr
+    assert not (tmp_path / "data").exists() and not (tmp_path / "metrics").exists()
+
+
+def test_a_missing_source_is_one_line_and_nothing_is_written(tmp_path):
+    done = run_stage(tmp_path, source="no/such/folder")
+    assert done.returncode == 2 and "ingest.source" in done.stderr and "not found" in done.stderr
+    assert not (tmp_path / "data").exists()
+
+
+def test_real_notmnist_small_counts_and_both_empty_files_named(notmnist_small):
+    result = ingest(notmnist_small, workers=all_cores())
+    m = result.metrics
+    assert (m["n_files"], m["n_images"], m["n_skipped"]) == (18726, 18724, 2)
+    assert result.classes == list("ABCDEFGHIJ")
+    skipped = result.manifest[result.manifest.status == "skipped"]
+    assert set(skipped.reason) == {"empty file"}
+    assert set(skipped.path) == {"notMNIST_small/A/RGVtb2NyYXRpY2FCb2xkT2xkc3R5bGUgQm9sZC50dGY=.png",
+                                 "notMNIST_small/F/Q3Jvc3NvdmVyIEJvbGRPYmxpcXVlLnR0Zg==.png"}
