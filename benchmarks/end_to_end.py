@@ -118,11 +118,13 @@ def benchmark(name: str, source: Path, root: Path, whole: bool) -> list[dict]:
         if not row["ok"]:
             print(f"{stage} failed; see {log}", file=sys.stderr)
             break
-    rows.append({"run": name, "stage": "sum of stages",
-                 "seconds": sum(r["seconds"] for r in rows if r["stage"] in stages),
-                 "max process MB": max(r["max process MB"] for r in rows),
-                 "all processes MB": max(r["all processes MB"] for r in rows),
-                 "ok": all(r["ok"] for r in rows)})
+    # synthesize makes the built-in data set, which a run on an archive does not read
+    for label, included in (("sum of stages", stages), ("sum without synthesize", [s for s in stages if s != "synthesize"])):
+        measured = [r for r in rows if r["stage"] in included]
+        rows.append({"run": name, "stage": label, "seconds": sum(r["seconds"] for r in measured),
+                     "max process MB": max(r["max process MB"] for r in measured),
+                     "all processes MB": max(r["all processes MB"] for r in measured),
+                     "ok": all(r["ok"] for r in measured)})
     return rows
 
 

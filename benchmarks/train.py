@@ -64,7 +64,7 @@ def ours(X, y, Xv, yv, optimizer: str, batch: int, epochs: int) -> float:
 def pytorch(torch, X, y, optimizer: str, batch: int, epochs: int) -> float:
     """One epoch of the same model with torch.optim: gather a random batch, forward,
     cross-entropy + L2, backward, step."""
-    Xt, yt = torch.from_numpy(np.asarray(X)), torch.from_numpy(y)
+    Xt, yt = torch.from_numpy(np.array(X)), torch.from_numpy(y)  # in memory, writable
     W = (0.01 * torch.randn(784, 10)).requires_grad_()
     b = torch.zeros(10, requires_grad=True)
     opt = {"sgd": lambda: torch.optim.SGD([W, b], lr=RATES["sgd"]),
@@ -88,14 +88,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[20_000, 200_000])
     parser.add_argument("--epochs", type=int, default=3, help="epochs timed per cell (median)")
+    parser.add_argument("--torch-threads", type=int, default=2, help="torch.set_num_threads")
     args = parser.parse_args()
     try:
         import torch
 
-        torch.set_num_threads(2)
+        torch.set_num_threads(args.torch_threads)
     except ImportError:
         torch = None
-    print(f"seconds per epoch, median of {args.epochs}; floor = reading the matrix twice")
+    print(f"seconds per epoch, median of {args.epochs}; floor = reading the matrix twice; "
+          f"torch with {args.torch_threads} threads")
     print(f"{'N':>8} {'batch':>5} {'optimizer':>9} {'ours':>7} {'torch':>7} {'ours/torch':>10} "
           f"{'floor2t':>7} {'floor1t':>7} {'ours/floor2t':>12}")
     with tempfile.TemporaryDirectory() as folder:

@@ -40,6 +40,8 @@ def read_predictions(rev: str, path: Path = PREDICTIONS) -> pd.DataFrame:
             raise UserError(f"{path}: not found in the workspace; run `dvc repro` first")
         text = path.read_text(encoding="utf-8")
     else:
+        if git("rev-parse", "--git-dir").returncode != 0:
+            raise UserError(f"{Path.cwd()}: not inside a git repository; run from the project root")
         if git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}").returncode != 0:
             raise UserError(f"{rev}: unknown git revision (try `git log --oneline`)")
         shown = git("show", f"{rev}:./{path.as_posix()}")

@@ -4,9 +4,9 @@ Everything works on a whole batch at once (n x 28 x 28 uint8) and is sub-quadrat
 - exact duplicates: a 64-bit BLAKE2b hash of each image's decoded pixels;
 - near duplicates: a 64-bit DCT perceptual hash, candidate pairs from multi-index buckets
   on its 16-bit bands (never all pairs), each candidate verified in pixel space;
-- the audit: a different method, with no false negatives: a KD-tree on block sums
-  (a lower bound of the pixel L1 distance) finds every pair within a pixel L1 radius,
-  and each candidate is verified in pixel space.
+- the audit: a different method, with no false negatives: KD-trees on block sums
+  (a lower bound of the pixel L1 distance) find every cross-split pair within a pixel
+  L1 radius, and each candidate is verified in pixel space.
 
 Distances are pixel L1 sums: `l1(a, b) = sum |a - b|` over the 784 pixels, i.e.
 `mean absolute difference = l1 / 784` in 0-255 units.
@@ -14,6 +14,7 @@ Distances are pixel L1 sums: `l1(a, b) = sum |a - b|` over the 784 pixels, i.e.
 from __future__ import annotations
 
 import hashlib
+import itertools
 
 import numpy as np
 import scipy.fft
@@ -25,9 +26,8 @@ HASH_BITS = 64
 BAND_BITS = 16   # 4 bands: a pair whose hashes differ in <= 3 bits shares a band (pigeonhole)
 WINDOW = 8       # in a bucket larger than WINDOW + 1, pair each image with its next WINDOW only
 BLOCK = 7        # audit features: sums over 7 x 7 pixel blocks (16 numbers for 28 x 28)
-# audit parts: block b = 4 * row + col of the 4 x 4 block grid; each part takes one block
-# from every 2 x 2 quadrant so that it sees the whole image
-PARTS = [[4 * r + c for r in (dr, dr + 2) for c in (dc, dc + 2)] for dr in (0, 1) for dc in (0, 1)]
+# audit parts: the 4 x 4 grid of block sums split like a checkerboard (block 4 * row + col)
+PARTS = [[b for b in range(16) if (b // 4 + b % 4) % 2 == colour] for colour in (0, 1)]
 CHUNK = 1 << 15  # images or pairs handled per vectorized step (bounds temporary memory)
 
 
@@ -145,23 +145,36 @@ def block_sums(images: np.ndarray, block: int = BLOCK) -> np.ndarray:
     return tiles.sum(axis=(2, 4), dtype=np.int32).reshape(n, -1)
 
 
-def close_pairs(images: np.ndarray, max_l1: int) -> tuple[np.ndarray, np.ndarray]:
-    """Every pair (i < j) with pixel L1 distance <= max_l1, and those distances.
+def close_pairs(images: np.ndarray, side: np.ndarray, max_l1: int,
+                focus: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Every pair (i < j) from different sides (side[i] != side[j]) with pixel L1 distance
+    <= max_l1, and those distances; with a `focus` mask, only pairs touching it.
 
     No false negatives, by the pigeonhole principle: if the 16 block-sum differences add
-    up to <= max_l1, the 4 of some part (PARTS: one block per quadrant) add up to
-    <= max_l1 / 4. A KD-tree (p=1) per part finds those pairs; each candidate is then
-    checked on all 16 block sums and finally on the pixels. The cost depends on the data:
-    glyphs are cheap; uniform noise, whose block sums all look alike, is the worst case.
+    up to <= max_l1, those of one of the two PARTS (8 blocks each, a checkerboard) add up
+    to <= max_l1 / 2. KD-trees (p=1) on each part and side find those pairs; each
+    candidate is then checked on all 16 block sums and finally on the pixels. The cost
+    depends on the data: distinct glyphs are cheap, many similar images are not.
     """
-    if len(images) < 2:
-        return np.empty((0, 2), dtype=np.int64), np.empty(0, dtype=np.int64)
     sums = block_sums(images)
     radius = max_l1 // len(PARTS) + 0.5  # part sums are integers
-    candidates = unique_pairs(np.concatenate([
-        cKDTree(sums[:, part]).query_pairs(radius, p=1, output_type="ndarray")
-        for part in PARTS
-    ]).astype(np.int64))
+    members = [np.flatnonzero(side == s) for s in np.unique(side)]
+    sources = members if focus is None else [m[focus[m]] for m in members]
+    found = [np.empty((0, 2), dtype=np.int64)]
+    for part in PARTS:
+        trees = [cKDTree(sums[m][:, part], leafsize=64) for m in members]
+        for a, b in itertools.permutations(range(len(members)), 2):
+            if focus is None and (len(members[a]), a) > (len(members[b]), b):
+                continue  # each pair of sides once: the smaller side queries the other's tree
+            if not len(sources[a]):
+                continue
+            # one query per point, in parallel: faster here than the dual-tree search
+            hits = trees[b].query_ball_point(sums[sources[a]][:, part], radius, p=1, workers=-1)
+            counts = np.fromiter(map(len, hits), dtype=np.int64, count=len(hits))
+            j = np.fromiter(itertools.chain.from_iterable(hits), dtype=np.int64, count=counts.sum())
+            pairs = np.stack([np.repeat(sources[a], counts), members[b][j]], axis=1)
+            found.append(np.sort(pairs, axis=1))
+    candidates = unique_pairs(np.concatenate(found))
     pairs = near_pairs(images, candidates, max_l1)
     return pairs, l1_distances(images, pairs)
 

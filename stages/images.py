@@ -70,16 +70,18 @@ def to_glyph(data: bytes, *, resize: str = "fit", max_pixels: int = DEFAULT_MAX_
 
 def _to_gray(im: Image.Image) -> np.ndarray:
     """8-bit gray pixels of the current frame (loads the image)."""
-    if im.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
-        wide = np.asarray(im).astype(np.float64)
-        return np.rint(np.clip(wide, 0, 65535) * (255 / 65535)).astype(np.uint8)
+    if im.mode == "L":
+        return np.asarray(im)
+    if im.mode.startswith("I"):  # I;16 variants and 32-bit I: round(v * 255 / 65535), exactly
+        wide = np.clip(np.asarray(im), 0, 65535).astype(np.uint32)
+        return ((wide * 255 + 32767) // 65535).astype(np.uint8)
     if im.mode == "F":
         return np.rint(np.clip(np.asarray(im), 0, 255)).astype(np.uint8)
     if im.mode in ("RGBA", "LA", "La", "RGBa", "PA") or "transparency" in im.info:
         rgba = im.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return np.asarray(Image.alpha_composite(white, rgba).convert("L"))
-    if im.mode in ("L", "1", "P", "RGB"):
+    if im.mode in ("1", "P", "RGB"):
         return np.asarray(im.convert("L"))
     return np.asarray(im.convert("RGB").convert("L"))  # CMYK, YCbCr, LAB, ...
 

@@ -19,7 +19,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from stages.images import DEFAULT_MAX_PIXELS, RESIZE_POLICIES, SIZE, decode_many
-from stages.io import (UserError, atomic_path, choice, integer, load_params, run, save_npy,
+from stages.io import (atomic_path, choice, integer, load_params, run, save_npy,
                        text, write_json)
 from stages.sources import class_of, iter_members, layout_depth
 
@@ -50,12 +50,14 @@ def all_cores() -> int:
 
 def ingest(source: Path | str, resize: str = "fit", workers: int = 1,
            max_pixels: int = DEFAULT_MAX_PIXELS, progress: bool = False) -> Ingested:
-    """Decode every file of `source`; raise UserError if fewer than two classes have images.
+    """Decode every file of `source` into glyphs, labels and a manifest.
 
     A file's reason is the first that applies: not readable from the source (link,
     unsafe path, ...), a repeated path, outside the ROOT/<class>/<file> layout, not
     decodable (stages.images). Classes with no usable image get no label but are
-    listed in metrics as `empty_classes`.
+    listed in metrics as `empty_classes`; fewer than two classes with images is a
+    warning (metrics `warnings`), not an error, so that the manifest still gets written.
+    Raises UserError only when the source itself cannot be read.
     """
     paths, dirs, glyphs, source_reasons, decode_reasons = _read_and_decode(
         source, resize, workers, max_pixels, progress)
@@ -80,10 +82,14 @@ def ingest(source: Path | str, resize: str = "fit", workers: int = 1,
     seen_classes = sorted({p.split("/")[depth] for p in dirs if p.count("/") == depth}
                           | {label for label in labels if label})
     classes = sorted(manifest.loc[ok, "label"].unique())
-    if len(classes) < 2:
-        found = f"only class {classes[0]!r}" if classes else "no usable images"
-        raise UserError(f"ingest.source: {source}: {found}; a classifier needs at least two "
-                        f"class folders with images (layout ROOT/<class>/<files>)")
+    warnings = []
+    if len(classes) < 2:  # reported, not refused: the manifest is what explains it to the user
+        found = f"only class {classes[0]!r} has images" if classes else "no usable images"
+        warnings.append(f"{found}; a classifier needs at least two class folders with images "
+                        f"(layout ROOT/<class>/<files>): check ingest.source and the manifest")
+    empty = [c for c in seen_classes if c not in classes]
+    if empty:
+        warnings.append(f"class folders without usable images get no label: {', '.join(empty)}")
     images = glyphs[manifest.loc[ok, "glyph"].to_numpy()]
     labels_array = manifest.loc[ok, "label"].map({c: i for i, c in enumerate(classes)}).to_numpy(np.int64)
     manifest["index"] = pd.Series(pd.NA, index=manifest.index, dtype="Int64")  # row in images.npy
@@ -99,9 +105,10 @@ def ingest(source: Path | str, resize: str = "fit", workers: int = 1,
         "n_skipped": int((~ok).sum()),
         "n_classes": len(classes),
         "per_class": {c: int(per_class.get(c, 0)) for c in seen_classes},
-        "empty_classes": [c for c in seen_classes if c not in classes],
+        "empty_classes": empty,
         "skipped_by_reason": {k: int(v) for k, v in sorted(skipped.items())},
         "leading_folders_ignored": depth,
+        "warnings": warnings,
     }
     return Ingested(images, labels_array, classes, manifest, metrics)
 
@@ -145,14 +152,16 @@ def _read_and_decode(source, resize, workers, max_pixels, progress):
             if member.is_dir:
                 dirs.append(member.path)
                 continue
-            slots.append(len(paths)) if member.data is not None else bar.update(1)
+            if member.data is None:
+                bar.update(1)
+            else:
+                slots.append(len(paths))
+                batch.append(member.data)
             paths.append(member.path)
             source_reasons.append(member.reason)
             decode_reasons.append(None)
-            if member.data is not None:
-                batch.append(member.data)
-                if len(batch) == BATCH:
-                    flush()
+            if len(batch) == BATCH:
+                flush()
         if batch:
             flush()
         while in_flight:
@@ -181,11 +190,10 @@ def main() -> None:
         result.manifest.to_csv(tmp, index=False)
     write_json(METRICS, result.metrics)
     m = result.metrics
-    print(f"ingest: {m['n_images']} images in {m['n_classes']} classes from {m['n_files']} files; "
+    print(f"ingest: {m['n_files']} files: {m['n_images']} images (classes: {m['n_classes']}), "
           f"{m['n_skipped']} skipped (reasons in {OUT / 'manifest.csv'})", file=sys.stderr)
-    if m["empty_classes"]:
-        print(f"ingest: warning: class folders without usable images (no label): "
-              f"{', '.join(m['empty_classes'])}", file=sys.stderr)
+    for warning in m["warnings"]:
+        print(f"ingest: warning: {warning}", file=sys.stderr)
 
 
 if __name__ == "__main__":

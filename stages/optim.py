@@ -16,6 +16,10 @@ from typing import Callable
 import numpy as np
 
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
+# Rates that work with standardized inputs, the cosine schedule and batch 128 (README; the
+# optimizer comparison's defaults in params.yaml); the divergence error suggests them.
+SUGGESTED_RATES = {"sgd": 0.5, "momentum": 0.05, "nesterov": 0.05, "adagrad": 0.05,
+                   "rmsprop": 0.001, "adam": 0.001}
 SCHEDULES = ("constant", "exponential", "step", "inverse_time", "cosine")
 
 

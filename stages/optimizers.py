@@ -82,7 +82,6 @@ def write_table() -> None:
             " each at its rate from `optimizers`; lbfgs is the exact optimum J* of the same"
             " objective, gap_to_optimum = J - J* on the train split.\n\n")
     write_text(TABLE, "# Optimizer comparison\n\n" + note + markdown(table))
-    write_json(OUT / "ranking.json", {row["optimizer"]: row for row in table.to_dict("records")})
 
 
 def main() -> None:

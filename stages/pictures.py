@@ -71,15 +71,15 @@ def montage(tiles: np.ndarray, captions: list[list[str]], *, title: list[str], c
 def weights_picture(W: np.ndarray, classes: list[str], scale: int = 7) -> Image.Image:
     """The classic softmax picture: column k of W (784,) shown as a 28x28 template.
 
-    Each template is scaled by its own largest |w| so that red pixels are evidence for
-    the letter (they raise its score when inked), blue pixels evidence against it.
+    Each template is scaled by its own largest |w|: red pixels are evidence for the letter
+    (a bright pixel there raises its score), blue pixels evidence against it.
     """
     templates = np.asarray(W, dtype=np.float64).T.reshape(len(classes), SIDE, SIDE)
     peak = np.abs(templates).max(axis=(1, 2), keepdims=True)
     tiles = diverging(templates / np.where(peak > 0, peak, 1.0))
     return montage(tiles, [[c] for c in classes], columns=5, scale=scale, title=[
         "Learned weights: one 28x28 template per letter (column k of W)",
-        "red = pixel raises the letter's score, blue = lowers it (each template scaled to its max |w|)",
+        "red: a bright pixel here raises the letter's score, blue: lowers it (each scaled to its max |w|)",
     ])
 
 

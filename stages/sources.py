@@ -42,12 +42,8 @@ def iter_members(source: Path | str) -> Iterator[Member]:
         yield from _folder_members(source)
     elif not source.exists():
         raise UserError(f"ingest.source: {source} not found")
-    elif zipfile.is_zipfile(source):
-        yield from _archive_members(source, _zip_entries)
-    elif tarfile.is_tarfile(source):
-        yield from _archive_members(source, _tar_entries)
     else:
-        raise UserError(f"ingest.source: {source} is not a folder or a .tar/.tar.gz/.tgz/.zip archive")
+        yield from _archive_members(source)
 
 
 def layout_depth(files: list[str], dirs: list[str]) -> int:
@@ -108,46 +104,54 @@ def _too_big(size: int) -> str:
 
 def _folder_members(root: Path) -> Iterator[Member]:
     for top, dirnames, filenames in os.walk(root, followlinks=False):
-        rel_top = os.path.relpath(top, root)
-        rel = (lambda n: n) if rel_top == "." else (lambda n: f"{rel_top}/{n}".replace(os.sep, "/"))
+        rel_top = os.path.relpath(top, root).replace(os.sep, "/")
+        prefix = "" if rel_top == "." else rel_top + "/"
         dirnames.sort()
         for name in list(dirnames):
-            path, reason = _clean_path(rel(name))
+            path, reason = _clean_path(prefix + name)
             if os.path.islink(os.path.join(top, name)):
                 dirnames.remove(name)
                 yield Member(path, reason="link: not followed")
             elif not reason:  # a folder has no manifest row; its files do
                 yield Member(path, is_dir=True)
         for name in sorted(filenames):
-            path, reason = _clean_path(rel(name))
-            yield Member(path, reason=reason) if reason else _read_file(Path(top, name), path)
+            path, reason = _clean_path(prefix + name)
+            yield Member(path, reason=reason) if reason else _read_file(os.path.join(top, name), path)
 
 
-def _read_file(full: Path, path: str) -> Member:
+def _read_file(full: str, path: str) -> Member:
     try:
-        info = full.lstat()
+        info = os.lstat(full)
         if stat.S_ISLNK(info.st_mode):
             return Member(path, reason="link: not followed")
         if not stat.S_ISREG(info.st_mode):
             return Member(path, reason="not a regular file: device, pipe or socket")
         if info.st_size > MAX_FILE_BYTES:
             return Member(path, reason=_too_big(info.st_size))
-        with full.open("rb") as f:
-            return Member(path, data=f.read(MAX_FILE_BYTES + 1))
+        with open(full, "rb") as f:  # read(n) allocates n bytes: ask for what stat promised
+            return Member(path, data=f.read(info.st_size + 1))
     except OSError as e:
         return Member(path, reason=f"unreadable: {e.strerror or e}")
 
 
 # --- archives -----------------------------------------------------------------------
 
-def _archive_members(source: Path, entries) -> Iterator[Member]:
+def _archive_members(source: Path) -> Iterator[Member]:
     try:
+        if zipfile.is_zipfile(source):
+            entries = _zip_entries
+        elif tarfile.is_tarfile(source):
+            entries = _tar_entries
+        else:
+            raise UserError(f"ingest.source: {source} is not a folder or a .tar/.tar.gz/.tgz/.zip archive")
         for member in entries(source):
             if member.data is not None and len(member.data) > MAX_FILE_BYTES:
                 member = Member(member.path, reason=_too_big(len(member.data)))
             yield member
-    except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, OSError) as e:
-        raise UserError(f"ingest.source: {source} is corrupt or truncated: {e}") from None
+    except UserError:
+        raise
+    except Exception as e:  # tarfile/zipfile/gzip raise many kinds on damaged archives
+        raise UserError(f"ingest.source: {source} is corrupt or truncated: {type(e).__name__}: {e}") from None
 
 
 def _tar_entries(source: Path) -> Iterator[Member]:
@@ -192,8 +196,8 @@ def _zip_entries(source: Path) -> Iterator[Member]:
 
 def _read_zip_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: str) -> Member:
     try:
-        with archive.open(info) as f:
-            return Member(path, data=f.read(MAX_FILE_BYTES + 1))
+        with archive.open(info) as f:  # a member may inflate to more than it declares
+            return Member(path, data=f.read(info.file_size + 1))
     except (zipfile.BadZipFile, RuntimeError, NotImplementedError, EOFError, zlib.error,
             OSError) as e:  # encrypted, bad CRC, unknown compression: this member only
         return Member(path, reason=f"unreadable archive member: {e}")

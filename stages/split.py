@@ -7,12 +7,12 @@ Reads data/ingested/{images.npy,labels.npy,classes.json}; writes data/split/assi
    (pixel mean absolute difference <= split.near_mad) are joined by union-find.
 2. Blank (constant) images and label conflicts (one group, several letters) are dropped
    or reduced by policy; within a split one image per group is kept by default.
-3. Groups go whole to one split, stratified by class: per class, groups are shuffled
-   (seeded) and filled into test, then valid, then train until the target counts.
+3. Groups go whole to one split, stratified by class: per class, groups in a seeded
+   random order fill test, then valid, then train up to the target counts.
 4. Leak audit (stages.dedup.close_pairs, a different method with no false negatives):
-   every pair of kept images within split.near_mad that the hash missed is merged into
-   one group and the split is redone, until the audit finds nothing new; the stage fails
-   if that takes more than MAX_ROUNDS rounds.
+   every cross-split pair of kept images within split.near_mad (which the hash missed)
+   is merged into one group and the split is redone, until the audit finds none; the
+   stage fails if that takes more than MAX_ROUNDS rounds.
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ ASSIGNMENT = Path("data/split/assignment.csv")
 METRICS = Path("metrics/split.json")
 SPLITS = ("train", "valid", "test")
 DROPPED = "dropped"
-MAX_ROUNDS = 5
+MAX_ROUNDS = 10
 RULE_OF_30 = 30  # a change affecting 30 validation examples is significant (course notes)
 
 
@@ -88,14 +88,42 @@ def resolve_labels(group, labels, eligible, policy):
     return wrong, len(conflicted)
 
 
+def drop_reasons(group, labels, exact, is_blank, blank, label_conflicts, keep_one_per_group):
+    """Why each image is dropped ("" = kept), and the number of label-conflict groups.
+
+    Order: blank (policy), label_conflict (policy), then, with keep_one_per_group, every
+    member but the group's first remaining image: exact_duplicate when its pixels equal
+    that image's, near_duplicate otherwise.
+    """
+    n = len(group)
+    reason = np.full(n, "", dtype=object)
+    if blank == "drop":
+        reason[is_blank] = "blank"
+    conflict, n_conflicts = resolve_labels(group, labels, reason == "", label_conflicts)
+    reason[conflict] = "label_conflict"
+    if keep_one_per_group:
+        eligible = reason == ""
+        first = pd.Series(np.flatnonzero(eligible)).groupby(group[eligible]).min()
+        rep = np.full(group.max() + 1, -1, dtype=np.int64)
+        rep[first.index.to_numpy()] = first.to_numpy()
+        extra = eligible & (rep[group] != np.arange(n))
+        same = exact[rep[group]] == exact
+        reason[extra & same] = "exact_duplicate"
+        reason[extra & ~same] = "near_duplicate"
+    return reason, n_conflicts
+
+
 def assign_groups(group, labels, kept, weight, classes, valid, test, seed):
     """Split code per group id (0 train, 1 valid, 2 test), stratified by class, seeded.
 
-    Per class, groups are shuffled and laid end to end (weight = images each keeps);
-    a group goes to test while its start < n_test, then valid while < n_test + n_valid.
+    Each image draws a seeded random key; a group takes the key of its first image, so
+    merging two groups barely moves the others. Per class, groups sorted by key are laid
+    end to end (weight = images each keeps): a group goes to test while its start is
+    < n_test, then to valid while < n_test + n_valid, the rest to train.
     """
-    rng = np.random.default_rng(seed)
-    code = np.full(group.max() + 1 if len(group) else 0, -1, dtype=np.int64)
+    key = np.random.default_rng(seed).random(len(group))
+    _, first = np.unique(group, return_index=True)
+    code = np.full(len(first), -1, dtype=np.int64)
     group_label = np.full_like(code, -1)
     group_label[group[kept]] = labels[kept]
     for c, name in enumerate(classes):
@@ -110,16 +138,21 @@ def assign_groups(group, labels, kept, weight, classes, valid, test, seed):
         if total - n_test - n_valid < 1:
             raise ParamError(f"split.valid, split.test: class '{name}' has {total} images "
                              f"after deduplication; {n_valid} + {n_test} leave none for train")
-        order = rng.permutation(len(ids))
+        order = np.argsort(key[first[ids]], kind="stable")
         start = np.cumsum(w[order]) - w[order]
         code[ids[order]] = np.where(start < n_test, 2, np.where(start < n_test + n_valid, 1, 0))
     return code
 
 
-def audit(images, split_code, max_l1):
-    """All pairs (i < j) of kept images with pixel L1 <= max_l1, and their L1."""
+def audit(images, split_code, max_l1, changed=None):
+    """Pairs (i < j) of kept images in different splits with pixel L1 <= max_l1, and L1.
+
+    With `changed` (mask of images whose split changed since an audit that found every
+    such pair, all then merged), only pairs touching a changed image can be new.
+    """
     kept = np.flatnonzero(split_code >= 0)
-    pairs, dist = dedup.close_pairs(images[kept], max_l1)
+    focus = None if changed is None else changed[kept]
+    pairs, dist = dedup.close_pairs(images[kept], split_code[kept], max_l1, focus)
     return kept[pairs], dist
 
 
@@ -161,37 +194,24 @@ def split_images(images, labels, classes, *, seed, valid, test, near_mad, blank,
         edges.append(np.stack([blanks, np.full_like(blanks, blanks[0])], axis=1))
     edges = np.concatenate(edges)
     missed = 0
+    split_code = None
     for rounds in range(1, MAX_ROUNDS + 1):
         group = dedup.components(n, edges)
-        reason = np.full(n, "", dtype=object)
-        if blank == "drop":
-            reason[is_blank] = "blank"
-        conflict, n_conflicts = resolve_labels(group, labels, reason == "", label_conflicts)
-        reason[conflict] = "label_conflict"
-        eligible = reason == ""
-        # the group's kept image: its first eligible member
-        first_eligible = pd.Series(np.flatnonzero(eligible)).groupby(group[eligible]).min()
-        rep = np.full(group.max() + 1, -1, dtype=np.int64)
-        rep[first_eligible.index.to_numpy()] = first_eligible.to_numpy()
-        if keep_one_per_group:
-            extra = eligible & (rep[group] != np.arange(n))
-            same = exact[rep[group]] == exact
-            reason[extra & same] = "exact_duplicate"
-            reason[extra & ~same] = "near_duplicate"
+        reason, n_conflicts = drop_reasons(group, labels, exact, is_blank, blank,
+                                           label_conflicts, keep_one_per_group)
         kept = reason == ""
         weight = np.bincount(group[kept], minlength=group.max() + 1)
         code = assign_groups(group, labels, kept, weight, classes, valid, test, seed)
-        split_code = np.where(kept, code[group], -1)
+        new_code = np.where(kept, code[group], -1)
+        changed = None if split_code is None else split_code != new_code
+        split_code = new_code
         lap("grouping")
-        close, close_l1 = audit(images, split_code, max_l1)
+        leaks, leak_l1 = audit(images, split_code, max_l1, changed)
         lap("audit")
-        cross = split_code[close[:, 0]] != split_code[close[:, 1]]
-        leaks, leak_l1 = close[cross], close_l1[cross]
-        new = group[close[:, 0]] != group[close[:, 1]]
-        if not new.any():
+        if not len(leaks):
             break
-        missed += int(new.sum())
-        edges = np.concatenate([edges, close[new]])
+        missed += len(leaks)
+        edges = np.concatenate([edges, leaks])
     else:
         raise UserError(f"leak audit: {len(leaks)} cross-split duplicate pairs remain after "
                         f"{MAX_ROUNDS} rounds (e.g. images {leaks[0, 0]} and {leaks[0, 1]})")

@@ -1,5 +1,8 @@
 """stages.compare: McNemar's exact test on the committed predictions of two git revisions."""
+import os
 import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -8,6 +11,7 @@ import pytest
 from stages import compare
 from stages.io import UserError
 
+REPO = Path(__file__).resolve().parents[1]
 GIT = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com", "-c", "commit.gpgsign=false"]
 
 
@@ -112,10 +116,14 @@ def test_unknown_revision_or_one_without_predictions_is_a_clear_error(repo, rev,
 
 
 def test_command_line_errors_are_one_line_with_exit_code_2(repo):
-    import sys
-    from pathlib import Path
-
     result = subprocess.run([sys.executable, "-m", "stages.compare", "nope"], capture_output=True, text=True,
-                            env={"PYTHONPATH": str(Path(__file__).resolve().parents[1]), "PATH": "/usr/bin:/bin"})
+                            env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
     assert result.returncode == 2
     assert result.stderr == "error: nope: unknown git revision (try `git log --oneline`)\n"
+
+
+def test_outside_a_git_repository_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
+    with pytest.raises(UserError, match="not inside a git repository"):
+        compare.main(["HEAD"])

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings, strategies as st
 from PIL import Image
 
 from stages.ingest import PARAMS, all_cores, ingest
@@ -134,6 +135,7 @@ def test_every_file_of_the_bad_input_matrix_gets_its_expected_outcome(sources, v
     assert result.images.shape == (n_ok, 28, 28) and result.images.dtype == np.uint8
     assert result.classes == ["A", "B"]
     assert result.metrics["empty_classes"] == ["C", "D"]
+    assert result.metrics["warnings"] == ["class folders without usable images get no label: C, D"]
     assert result.metrics["per_class"] == {"A": 12, "B": 2, "C": 0, "D": 0}
     assert result.metrics["n_files"] == len(rows) == result.metrics["n_images"] + result.metrics["n_skipped"]
 
@@ -166,16 +168,21 @@ def write_folder_of(tmp_path: Path, classes: str, per_class: int) -> Path:
     return tmp_path
 
 
-def test_a_data_set_with_one_class_is_a_clear_error(tmp_path):
-    with pytest.raises(UserError, match="only class 'A'.*at least two"):
-        ingest(write_folder_of(tmp_path / "data", "A", 3))
+def test_a_data_set_with_one_class_is_ingested_with_a_clear_warning(tmp_path):
+    result = ingest(write_folder_of(tmp_path / "data", "A", 3))
+    assert result.classes == ["A"] and list(result.labels) == [0, 0, 0]
+    assert len(result.metrics["warnings"]) == 1
+    assert result.metrics["warnings"][0].startswith("only class 'A' has images; a classifier needs at least two")
 
 
-def test_a_data_set_without_images_is_a_clear_error(tmp_path):
+def test_a_data_set_without_usable_images_still_gets_its_manifest_and_a_warning(tmp_path):
     (tmp_path / "A").mkdir()
     (tmp_path / "A" / "x.png").write_bytes(b"")
-    with pytest.raises(UserError, match="no usable images"):
-        ingest(tmp_path)
+    result = ingest(tmp_path)
+    assert result.images.shape == (0, 28, 28) and result.labels.shape == (0,)
+    assert list(result.manifest.reason) == ["empty file"]
+    assert result.metrics["warnings"][0].startswith("no usable images")
+    assert result.metrics["empty_classes"] == ["A"]
 
 
 def test_output_does_not_depend_on_the_number_of_workers_or_the_run(tmp_path):
@@ -244,3 +251,54 @@ def test_real_notmnist_small_counts_and_both_empty_files_named(notmnist_small):
     assert set(skipped.reason) == {"empty file"}
     assert set(skipped.path) == {"notMNIST_small/A/RGVtb2NyYXRpY2FCb2xkT2xkc3R5bGUgQm9sZC50dGY=.png",
                                  "notMNIST_small/F/Q3Jvc3NvdmVyIEJvbGRPYmxpcXVlLnR0Zg==.png"}
+
+
+SMALL_SET = {"A/1.png": encode(Image.fromarray(GRAY)), "B/2.png": encode(Image.fromarray(255 - GRAY))}
+
+
+def archive_bytes(kind: str) -> bytes:
+    buffer = io.BytesIO()
+    if kind == "zip":
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
+            for name, data in SMALL_SET.items():
+                z.writestr(name, data)
+    else:
+        with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+            for name, data in SMALL_SET.items():
+                info = tarfile.TarInfo(name)
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+VALID_ARCHIVES = {kind: archive_bytes(kind) for kind in ("zip", "tar.gz")}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(kind=st.sampled_from(["zip", "tar.gz"]),
+       edits=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1, max_size=6),
+       cut=st.integers(0, 10**6))
+def test_a_damaged_archive_gives_a_result_or_a_clear_error_never_a_crash(tmp_path, kind, edits, cut):
+    data = bytearray(VALID_ARCHIVES[kind])
+    for position, value in edits:
+        data[position % len(data)] = value
+    source = tmp_path / f"damaged.{kind}"
+    source.write_bytes(bytes(data[: max(1, len(data) - cut % 40)]))
+    try:
+        result = ingest(source)
+    except UserError as e:
+        assert str(e).startswith("ingest.source")
+    else:
+        assert result.metrics["n_files"] == result.metrics["n_images"] + result.metrics["n_skipped"]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.binary(max_size=3000))
+def test_a_file_of_arbitrary_bytes_is_ingested_or_skipped_with_a_reason(tmp_path_factory, data):
+    folder = tmp_path_factory.mktemp("any")
+    for name, png in SMALL_SET.items():
+        (folder / name).parent.mkdir(exist_ok=True)
+        (folder / name).write_bytes(png)
+    (folder / "A" / "anything.png").write_bytes(data)
+    row = ingest(folder).manifest.set_index("path").loc["A/anything.png"]
+    assert row.status == "ok" or (row.status == "skipped" and row.reason)

@@ -26,7 +26,7 @@ SMALL_RATE = 1.0e-5
 
 
 def run(cwd: Path, *args: str) -> str:
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PYTHONPATH": str(cwd),
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1",
            "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")}
     result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
     if result.returncode != 0:
@@ -63,15 +63,18 @@ def set_params(root: Path, overrides: dict) -> None:
 
 @pytest.fixture(scope="module")
 def history(tmp_path_factory) -> Path:
-    """Commit 1: a tiny run. Commit 2: the same with train.learning_rate changed."""
+    """Commit 1: a tiny run. Commit 2: the same with train.learning_rate changed.
+
+    Only `evaluate` and the stages it needs are reproduced (not the optimizer comparison).
+    """
     root = tmp_path_factory.mktemp("history")
     copy_sources(root)
     run(root, "git", "init", "-q")
     set_params(root, TINY)
-    dvc(root, "repro", "-q")
+    dvc(root, "repro", "-q", "evaluate")
     commit(root, "tiny run")
     set_params(root, {"train": {"learning_rate": SMALL_RATE}})
-    dvc(root, "repro", "-q")
+    dvc(root, "repro", "-q", "evaluate")
     commit(root, "much smaller learning rate")
     return root
 
@@ -83,7 +86,6 @@ def test_metrics_diff_shows_the_accuracy_change_and_nothing_that_did_not_change(
     assert accuracy["diff"] == pytest.approx(accuracy["new"] - accuracy["old"])
     # upstream stages did not change, and rounded floats mean their metrics diff as unchanged
     assert not diff.get("metrics/split.json") and not diff.get("metrics/ingest.json")
-    assert "accuracy" in dvc(history, "metrics", "diff", "HEAD~1")
 
 
 def test_params_diff_shows_the_changed_learning_rate_only(history):

@@ -100,3 +100,12 @@ def test_unknown_method_is_one_error_naming_the_parameter_before_any_output(tmp_
     with pytest.raises(ParamError, match=r"normalize\.method: bad value 'zscore'"):
         run_stage(tmp_path, monkeypatch, "zscore")
     assert not (tmp_path / "data/normalized").exists()
+
+
+def test_same_inputs_give_bitwise_identical_outputs(tmp_path, monkeypatch):
+    make_inputs(tmp_path)
+    run_stage(tmp_path, monkeypatch, "per_pixel")
+    outputs = sorted((tmp_path / "data/normalized").iterdir()) + [tmp_path / "metrics/normalize.json"]
+    first = [path.read_bytes() for path in outputs]
+    normalize.main()
+    assert [path.read_bytes() for path in outputs] == first

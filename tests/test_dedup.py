@@ -1,0 +1,122 @@
+"""Hashing, candidate search, the audit's exact pair search and union-find (stages.dedup)."""
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from stages import dedup
+
+
+def brute_force_pairs(images, side, max_l1):
+    """Every (i < j) pair on different sides within pixel L1 max_l1, the slow obvious way."""
+    rows = images.reshape(len(images), -1).astype(np.int64)
+    found = set()
+    for i in range(len(rows)):
+        dist = np.abs(rows[i + 1:] - rows[i]).sum(axis=1)
+        for j in np.flatnonzero(dist <= max_l1) + i + 1:
+            if side[i] != side[j]:
+                found.add((i, int(j)))
+    return found
+
+
+def near_blank_pairs(rng, n_pairs):
+    """Low-contrast images and copies at mean |difference| <= 2: the DCT hash is unstable here."""
+    base = rng.integers(120, 124, (n_pairs, 28, 28)).astype(np.int16)
+    copy = base + rng.integers(-2, 3, base.shape)
+    return np.concatenate([base, copy]).astype(np.uint8)
+
+
+@settings(max_examples=30, deadline=None)
+@given(arrays(np.uint8, st.tuples(st.integers(1, 12), st.just(28), st.just(28)),
+              elements=st.integers(0, 3)),
+       st.data())
+def test_exact_hashes_are_equal_exactly_for_equal_pixels(images, data):
+    copies = data.draw(st.lists(st.integers(0, len(images) - 1), max_size=5))
+    images = np.concatenate([images, images[copies]])
+    hashes = dedup.exact_hashes(images)
+    rows = images.reshape(len(images), -1)
+    same_pixels = (rows[:, None, :] == rows[None, :, :]).all(axis=2)
+    assert ((hashes[:, None] == hashes[None, :]) == same_pixels).all()
+
+
+def test_perceptual_hash_ignores_brightness_shift_but_not_another_glyph():
+    rng = np.random.default_rng(0)
+    images = rng.integers(20, 230, (50, 28, 28)).astype(np.uint8)
+    brighter = images + np.uint8(5)
+    h, h_brighter = dedup.perceptual_hashes(images), dedup.perceptual_hashes(brighter)
+    assert (h == h_brighter).all()
+    assert len(np.unique(h)) == len(images)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.integers(0, 6), min_size=0, max_size=40))
+def test_pairs_sharing_key_finds_every_pair_in_small_buckets(keys):
+    keys = np.array(keys, dtype=np.int64)
+    if len(keys) and np.bincount(keys).max() > dedup.WINDOW + 1:
+        keys = keys[:dedup.WINDOW + 1]
+    pairs = dedup.unique_pairs(dedup.pairs_sharing_key(keys, np.zeros_like(keys)))
+    expected = {(i, j) for i in range(len(keys)) for j in range(i + 1, len(keys))
+                if keys[i] == keys[j]}
+    assert set(map(tuple, pairs.tolist())) == expected
+
+
+def test_pairs_sharing_key_caps_a_huge_bucket_to_window_neighbours():
+    keys = np.zeros(5000, dtype=np.int64)
+    pairs = dedup.pairs_sharing_key(keys, np.arange(5000))
+    assert len(pairs) <= 5000 * dedup.WINDOW
+    assert (pairs[:, 1] - pairs[:, 0] <= dedup.WINDOW).all()
+    # still one connected chain: union-find joins the whole bucket
+    assert len(np.unique(dedup.components(5000, pairs))) == 1
+
+
+@settings(max_examples=30, deadline=None)
+@given(arrays(np.uint8, (2, 28, 28)))
+def test_block_sum_distance_is_a_lower_bound_of_pixel_distance(pair):
+    sums = dedup.block_sums(pair).astype(np.int64)
+    pixel_l1 = np.abs(pair[0].astype(np.int64) - pair[1]).sum()
+    assert np.abs(sums[0] - sums[1]).sum() <= pixel_l1
+
+
+def test_close_pairs_finds_every_cross_side_pair_that_brute_force_finds():
+    rng = np.random.default_rng(1)
+    glyphs = rng.integers(0, 256, (60, 28, 28)).astype(np.uint8)
+    shifted = np.clip(glyphs[:20].astype(np.int16) + rng.integers(-3, 4, (20, 28, 28)), 0, 255)
+    images = np.concatenate([glyphs, shifted.astype(np.uint8), near_blank_pairs(rng, 30)])
+    side = rng.integers(0, 3, len(images))
+    for max_l1 in (0, 784, 2 * 784, 3 * 784):
+        pairs, dist = dedup.close_pairs(images, side, max_l1)
+        expected = brute_force_pairs(images, side, max_l1)
+        assert set(map(tuple, pairs.tolist())) == expected
+        assert (dist <= max_l1).all()
+        focus = rng.random(len(images)) < 0.3
+        pairs, _ = dedup.close_pairs(images, side, max_l1, focus)
+        assert set(map(tuple, pairs.tolist())) == {p for p in expected if focus[list(p)].any()}
+    assert len(expected) > 10  # the test data really has cross-side pairs
+
+
+def test_close_pairs_finds_a_pair_exactly_at_the_threshold_spread_over_both_parts():
+    rng = np.random.default_rng(3)
+    a = rng.integers(0, 200, (28, 28)).astype(np.uint8)
+    at, beyond = a.copy(), a.copy()
+    at[:7, :14] += 16           # block 0 (part 0) +784, block 1 (part 1) +784: L1 = 1568
+    beyond[:7, :14] += 16
+    beyond[27, 27] += 1         # L1 = 1569
+    images = np.stack([a, at, a, beyond])
+    pairs, dist = dedup.close_pairs(images, np.array([0, 1, 0, 1]), max_l1=1568)
+    assert pairs.tolist() == [[0, 1], [1, 2]] and dist.tolist() == [1568, 1568]
+
+
+def test_near_pairs_keeps_only_pairs_within_the_pixel_threshold():
+    rng = np.random.default_rng(2)
+    a = rng.integers(0, 256, (1, 28, 28)).astype(np.uint8)
+    close = a.copy()
+    close[0, :2, :] ^= 1                       # L1 = 56
+    far = 255 - a
+    images = np.concatenate([a, close, far])
+    pairs = dedup.near_pairs(images, np.array([[0, 1], [0, 2], [1, 2]]), max_l1=56)
+    assert pairs.tolist() == [[0, 1]]
+
+
+def test_components_are_numbered_by_their_first_image():
+    labels = dedup.components(6, np.array([[4, 5], [1, 3], [3, 0]]))
+    assert labels.tolist() == [0, 0, 1, 0, 2, 2]
