@@ -76,6 +76,12 @@ def number(lo: float | None = None, hi: float | None = None, *, lo_open: bool = 
     allowed = f"a number in {left}{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}{right}"
 
     def check(name: str, value: Any) -> float:
+        if isinstance(value, str):
+            # YAML 1.1 (PyYAML) reads `1e-4` without a dot as a string; accept what float() reads
+            try:
+                value = float(value)
+            except ValueError:
+                raise _bad(name, value, allowed) from None
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise _bad(name, value, allowed)
         if lo is not None and (value < lo or (lo_open and value == lo)):

@@ -44,6 +44,15 @@ def test_bad_value_names_parameter_value_and_what_is_allowed(tmp_path, line, mes
         io.load_params("train", SPEC, path)
 
 
+def test_exponent_without_dot_is_a_number_not_a_string(tmp_path):
+    # PyYAML reads `1e-4` as the string '1e-4'; users (and `dvc exp run -S`) write it anyway
+    path = write_params(tmp_path, "train:\n  rate: 1e-4\n  epochs: 3\n  optimizer: sgd\n  shuffle: true\n")
+    assert io.load_params("train", SPEC, path)["rate"] == 1e-4
+    path.write_text(path.read_text().replace("1e-4", "fast"))
+    with pytest.raises(io.ParamError, match="train.rate: bad value 'fast'"):
+        io.load_params("train", SPEC, path)
+
+
 def test_unknown_and_missing_keys_are_named(tmp_path):
     path = write_params(tmp_path, "train:\n  rate: 1\n  epochs: 3\n  optimizer: sgd\n"
                                   "  shuffle: true\n  learnig_rate: 2\n")
