@@ -1,6 +1,6 @@
 """Exact and near-duplicate detection for uint8 images, and the independent leak audit.
 
-Everything works on a whole batch at once (n x 28 x 28 uint8) and is sub-quadratic:
+Everything works on a whole batch at once (n x 28 x 28 uint8), never on all pairs:
 - exact duplicates: a 64-bit BLAKE2b hash of each image's decoded pixels;
 - near duplicates: a 64-bit DCT perceptual hash, candidate pairs from multi-index buckets
   on its 16-bit bands (never all pairs), each candidate verified in pixel space;
