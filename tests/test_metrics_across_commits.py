@@ -4,9 +4,6 @@ param, reproduces, commits again, and DVC and stages.compare report the change.
 One module-scoped history (two commits at tiny size) is shared by the tests below.
 """
 import json
-import os
-import shutil
-import subprocess
 import sys
 from io import StringIO
 from pathlib import Path
@@ -15,43 +12,14 @@ import pandas as pd
 import pytest
 import yaml
 
+from tests.repo_copy import commit, copy_repository, dvc, git, run
+
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
-OUTPUT_DIRS = ("data", "models", "metrics")
 # A few hundred images and a few epochs: each `dvc repro` takes seconds.
 TINY = {"synthesize": {"per_class": 40}, "train": {"batch_size": 32, "epochs": 4}}
 # The second commit's train.learning_rate: so small that the model barely leaves its start.
 SMALL_RATE = 1.0e-5
-
-
-def run(cwd: Path, *args: str) -> str:
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1",
-           "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")}
-    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
-    if result.returncode != 0:
-        pytest.fail(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
-    return result.stdout
-
-
-def dvc(cwd: Path, *args: str) -> str:
-    return run(cwd, sys.executable, "-m", "dvc", *args)
-
-
-def commit(cwd: Path, message: str) -> None:
-    run(cwd, "git", "add", "-A")
-    run(cwd, "git", "-c", "user.name=test", "-c", "user.email=test@example.com", "-c",
-        "commit.gpgsign=false", "commit", "-qm", message)
-
-
-def copy_sources(dest: Path) -> None:
-    """Tracked and untracked source files of the repository, without outputs or caches."""
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                            cwd=REPO, capture_output=True, text=True, check=True).stdout
-    for name in filter(None, listed.split("\0")):
-        if (REPO / name).is_file() and not name.startswith(OUTPUT_DIRS):
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / name, dest / name)
 
 
 def set_params(root: Path, overrides: dict) -> None:
@@ -68,8 +36,8 @@ def history(tmp_path_factory) -> Path:
     Only `evaluate` and the stages it needs are reproduced (not the optimizer comparison).
     """
     root = tmp_path_factory.mktemp("history")
-    copy_sources(root)
-    run(root, "git", "init", "-q")
+    copy_repository(root)
+    git(root, "init", "-q")
     set_params(root, TINY)
     dvc(root, "repro", "-q", "evaluate")
     commit(root, "tiny run")
@@ -80,7 +48,7 @@ def history(tmp_path_factory) -> Path:
 
 
 def test_metrics_diff_shows_the_accuracy_change_and_nothing_that_did_not_change(history):
-    diff = json.loads(dvc(history, "metrics", "diff", "HEAD~1", "--json"))
+    diff = json.loads(dvc(history, "metrics", "diff", "HEAD~1", "--json").stdout)
     accuracy = diff["metrics/evaluate.json"]["accuracy"]
     assert accuracy["new"] < accuracy["old"]
     assert accuracy["diff"] == pytest.approx(accuracy["new"] - accuracy["old"])
@@ -89,14 +57,14 @@ def test_metrics_diff_shows_the_accuracy_change_and_nothing_that_did_not_change(
 
 
 def test_params_diff_shows_the_changed_learning_rate_only(history):
-    diff = json.loads(dvc(history, "params", "diff", "HEAD~1", "--json"))
+    diff = json.loads(dvc(history, "params", "diff", "HEAD~1", "--json").stdout)
     assert list(diff) == ["params.yaml"] and list(diff["params.yaml"]) == ["train.learning_rate"]
     change = diff["params.yaml"]["train.learning_rate"]
     assert change["new"] == SMALL_RATE and change["old"] != SMALL_RATE
 
 
 def test_exp_show_lists_both_commits_with_their_rates_and_accuracies(history):
-    table = pd.read_csv(StringIO(dvc(history, "exp", "show", "--csv", "-n", "2")))
+    table = pd.read_csv(StringIO(dvc(history, "exp", "show", "--csv", "-n", "2").stdout))
     table = table[table["Experiment"].isna() | (table["Experiment"] == "")]  # commits, not queued exps
     assert {"train.learning_rate", "accuracy"} <= set(table.columns)
     rates = table["train.learning_rate"].astype(float).tolist()
@@ -105,7 +73,7 @@ def test_exp_show_lists_both_commits_with_their_rates_and_accuracies(history):
 
 
 def test_compare_prints_accuracies_and_the_mcnemar_p_value(history):
-    out = run(history, sys.executable, "-m", "stages.compare", "HEAD~1", "HEAD")
+    out = run(history, sys.executable, "-m", "stages.compare", "HEAD~1", "HEAD").stdout
     assert "McNemar exact test: p-value = " in out
     p = float(out.split("p-value = ")[1].split()[0])
     assert 0.0 <= p < 0.05  # a model that barely trained is clearly worse
@@ -130,6 +98,6 @@ def test_predict_on_the_source_files_of_the_test_images_agrees_with_evaluate(his
     predictions = pd.read_csv(history / "metrics/predictions.csv").head(40)
     paths = manifest.set_index("index").loc[predictions["index"], "path"]
     out = run(history, sys.executable, "-m", "stages.predict", "--json",
-              *[str(Path(source) / p) for p in paths])
+              *[str(Path(source) / p) for p in paths]).stdout
     predicted = [json.loads(line)["predicted"] for line in out.splitlines()]
     assert predicted == predictions["predicted"].tolist()
