@@ -144,16 +144,14 @@ def assign_groups(group, labels, kept, weight, classes, valid, test, seed):
     return code
 
 
-def audit(images, split_code, max_l1, changed=None):
+def audit(images, split_code, max_l1, changed=None, sums=None):
     """Pairs (i < j) of kept images in different splits with pixel L1 <= max_l1, and L1.
 
     With `changed` (mask of images whose split changed since an audit that found every
     such pair, all then merged), only pairs touching a changed image can be new.
+    `sums` = dedup.block_sums(images), if already computed.
     """
-    kept = np.flatnonzero(split_code >= 0)
-    focus = None if changed is None else changed[kept]
-    pairs, dist = dedup.close_pairs(images[kept], split_code[kept], max_l1, focus)
-    return kept[pairs], dist
+    return dedup.close_pairs(images, split_code, max_l1, changed, sums)  # dropped: code -1
 
 
 def split_images(images, labels, classes, *, seed, valid, test, near_mad, blank,
@@ -177,14 +175,15 @@ def split_images(images, labels, classes, *, seed, valid, test, near_mad, blank,
     max_l1 = int(np.floor(near_mad * rows.shape[1] + 1e-9))
     exact = dedup.exact_hashes(images)
     _, first, inverse = np.unique(exact, return_index=True, return_inverse=True)
-    phash = dedup.perceptual_hashes(images[first])[inverse]
+    phash = dedup.perceptual_hashes(images)  # equal pixels, equal hash: no need to gather
     is_blank = rows.min(axis=1) == rows.max(axis=1)
+    sums = dedup.block_sums(images)  # shared by verification and every audit round
     lap("hashing")
 
     distinct = np.sort(first[~is_blank[first]])
     candidates = distinct[dedup.hash_candidates(phash[distinct])]
     lap("candidates")
-    near = dedup.near_pairs(images, candidates, max_l1)
+    near = dedup.near_pairs(images, candidates, max_l1, sums)
     lap("verification")
 
     exact_rep = first[inverse]
@@ -206,7 +205,7 @@ def split_images(images, labels, classes, *, seed, valid, test, near_mad, blank,
         changed = None if split_code is None else split_code != new_code
         split_code = new_code
         lap("grouping")
-        leaks, leak_l1 = audit(images, split_code, max_l1, changed)
+        leaks, leak_l1 = audit(images, split_code, max_l1, changed, sums)
         lap("audit")
         if not len(leaks):
             break

@@ -170,3 +170,15 @@ def test_keys_derived_from_single_predictions_are_only_compared_for_data_stages(
     reproduced = {"accuracy": 0.801, "n_errors": 199, "top_confusions": [{"actual": "J", "count": 8}]}
     assert compare_metrics("metrics/evaluate.json", committed, reproduced, exact=False) == []
     assert len(compare_metrics("metrics/evaluate.json", committed, reproduced, exact=True)) == 4
+
+
+def test_a_metric_edited_and_committed_without_reproducing_is_named_from_the_recorded_version(repo):
+    write_results(repo, METRICS)
+    edited = json.loads((repo / "metrics/train.json").read_text())
+    edited["valid"]["accuracy"] = 0.99
+    (repo / "metrics/train.json").write_text(json.dumps(edited, indent=2) + "\n")
+    commit_all(repo)  # dvc.lock still records the original file
+    (drift,) = check(repo)[0]
+    assert (drift.file, drift.key, drift.committed, drift.reproduced) == (
+        "metrics/train.json", "valid.accuracy", 0.99, 0.873)
+    assert "edited by hand" in drift.tolerance

@@ -1,5 +1,7 @@
 """Hashing, candidate search, the audit's exact pair search and union-find (stages.dedup)."""
 import numpy as np
+import pytest
+import scipy.fft
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -8,13 +10,13 @@ from stages import dedup
 
 
 def brute_force_pairs(images, side, max_l1):
-    """Every (i < j) pair on different sides within pixel L1 max_l1, the slow obvious way."""
+    """Every (i < j) pair on different sides (>= 0) within pixel L1 max_l1, the slow way."""
     rows = images.reshape(len(images), -1).astype(np.int64)
     found = set()
     for i in range(len(rows)):
         dist = np.abs(rows[i + 1:] - rows[i]).sum(axis=1)
         for j in np.flatnonzero(dist <= max_l1) + i + 1:
-            if side[i] != side[j]:
+            if side[i] != side[j] and min(side[i], side[j]) >= 0:
                 found.add((i, int(j)))
     return found
 
@@ -48,6 +50,22 @@ def test_perceptual_hash_ignores_brightness_shift_but_not_another_glyph():
     assert len(np.unique(h)) == len(images)
 
 
+def test_low_dct_basis_gives_the_low_corner_of_dctn():
+    rng = np.random.default_rng(4)
+    images = rng.integers(0, 256, (5, 28, 28)).astype(np.float64)
+    basis = dedup.low_dct_basis(28).astype(np.float64)
+    expected = scipy.fft.dctn(images, axes=(1, 2), norm="ortho")[:, :8, :8]
+    assert np.allclose(basis @ images @ basis.T, expected, atol=1e-3)
+
+
+def test_hash_candidates_skip_pairs_too_many_bits_apart():
+    base = np.uint64(0x0123456789ABCDEF)
+    near = base ^ np.uint64(0b111 << 60)                        # 3 bits apart, in band 3
+    far = base ^ np.uint64(((1 << dedup.MAX_HAMMING + 1) - 1) << 16)  # 13 bits, in band 1
+    pairs = dedup.hash_candidates(np.array([base, near, far], dtype=np.uint64))
+    assert pairs.tolist() == [[0, 1]]
+
+
 @settings(max_examples=50, deadline=None)
 @given(st.lists(st.integers(0, 6), min_size=0, max_size=40))
 def test_pairs_sharing_key_finds_every_pair_in_small_buckets(keys):
@@ -72,17 +90,20 @@ def test_pairs_sharing_key_caps_a_huge_bucket_to_window_neighbours():
 @settings(max_examples=30, deadline=None)
 @given(arrays(np.uint8, (2, 28, 28)))
 def test_block_sum_distance_is_a_lower_bound_of_pixel_distance(pair):
+    assert dedup.block_sums(pair)[0, 5] == pair[0, 7:14, 7:14].sum()
     sums = dedup.block_sums(pair).astype(np.int64)
     pixel_l1 = np.abs(pair[0].astype(np.int64) - pair[1]).sum()
     assert np.abs(sums[0] - sums[1]).sum() <= pixel_l1
 
 
-def test_close_pairs_finds_every_cross_side_pair_that_brute_force_finds():
+@pytest.mark.parametrize("chunk", [dedup.CHUNK, 7])  # 7: many chunks, odd boundaries
+def test_close_pairs_finds_every_cross_side_pair_that_brute_force_finds(chunk, monkeypatch):
+    monkeypatch.setattr(dedup, "CHUNK", chunk)
     rng = np.random.default_rng(1)
     glyphs = rng.integers(0, 256, (60, 28, 28)).astype(np.uint8)
     shifted = np.clip(glyphs[:20].astype(np.int16) + rng.integers(-3, 4, (20, 28, 28)), 0, 255)
     images = np.concatenate([glyphs, shifted.astype(np.uint8), near_blank_pairs(rng, 30)])
-    side = rng.integers(0, 3, len(images))
+    side = rng.integers(-1, 3, len(images))  # -1: takes no part (a dropped image)
     for max_l1 in (0, 784, 2 * 784, 3 * 784):
         pairs, dist = dedup.close_pairs(images, side, max_l1)
         expected = brute_force_pairs(images, side, max_l1)
@@ -94,12 +115,12 @@ def test_close_pairs_finds_every_cross_side_pair_that_brute_force_finds():
     assert len(expected) > 10  # the test data really has cross-side pairs
 
 
-def test_close_pairs_finds_a_pair_exactly_at_the_threshold_spread_over_both_parts():
+def test_close_pairs_finds_a_pair_exactly_at_the_threshold_spread_over_two_wide_blocks():
     rng = np.random.default_rng(3)
     a = rng.integers(0, 200, (28, 28)).astype(np.uint8)
     at, beyond = a.copy(), a.copy()
-    at[:7, :14] += 16           # block 0 (part 0) +784, block 1 (part 1) +784: L1 = 1568
-    beyond[:7, :14] += 16
+    at[:7, 7:21] += 16          # 7 x 7 blocks 1 and 2 (wide blocks 0 and 1) +784 each: L1 1568
+    beyond[:7, 7:21] += 16
     beyond[27, 27] += 1         # L1 = 1569
     images = np.stack([a, at, a, beyond])
     pairs, dist = dedup.close_pairs(images, np.array([0, 1, 0, 1]), max_l1=1568)
@@ -115,6 +136,13 @@ def test_near_pairs_keeps_only_pairs_within_the_pixel_threshold():
     images = np.concatenate([a, close, far])
     pairs = dedup.near_pairs(images, np.array([[0, 1], [0, 2], [1, 2]]), max_l1=56)
     assert pairs.tolist() == [[0, 1]]
+
+
+def test_wide_blocks_are_sums_over_7_by_14_pixels():
+    images = np.random.default_rng(5).integers(0, 256, (3, 28, 28)).astype(np.uint8)
+    wide = dedup.wide_blocks(dedup.block_sums(images))
+    expected = images.reshape(3, 4, 7, 2, 14).sum(axis=(2, 4)).reshape(3, 8)
+    assert (wide == expected).all()
 
 
 def test_components_are_numbered_by_their_first_image():
