@@ -23,7 +23,8 @@ import time
 from io import BytesIO
 from pathlib import Path
 
-from stages.ingest import all_cores, ingest
+from stages.io import all_cores
+from stages.ingest import ingest
 from stages.synthesize import BUNDLED, synthesize
 
 REPO = Path(__file__).resolve().parents[1]

@@ -141,7 +141,7 @@ def main() -> None:
     print("| phase | seconds |\n|---|---|")
     for phase in ("hashing", "candidates", "verification", "grouping", "audit", "total"):
         print(f"| {phase} | {t.get(phase, 0.0):.2f} |")
-    print(f"\n| measure | value | target |\n|---|---|---|")
+    print("\n| measure | value | target |\n|---|---|---|")
     print(f"| peak memory (MB, whole stage process) | {report['peak_mb']:.0f} | < 2048 |")
     print(f"| wall time of the stage (s) | {t['total']:.1f} | < 30 |")
     print(f"| CPU time of the stage (s, user + sys; honest on a busy machine) | "

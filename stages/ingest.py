@@ -8,7 +8,6 @@ reason. Output rows are sorted by path, so the arrays do not depend on `workers`
 from __future__ import annotations
 
 import collections
-import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from stages.images import DEFAULT_MAX_PIXELS, RESIZE_POLICIES, SIZE, decode_many
-from stages.io import (atomic_path, choice, integer, load_params, run, save_npy,
+from stages.io import (all_cores, atomic_path, choice, integer, load_params, run, save_npy,
                        text, write_json)
 from stages.sources import class_of, iter_members, layout_depth
 
@@ -42,10 +41,6 @@ class Ingested:
     classes: list[str]     # sorted class names that have at least one image
     manifest: pd.DataFrame  # one row per file seen: path, label, status, reason, index
     metrics: dict
-
-
-def all_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def ingest(source: Path | str, resize: str = "fit", workers: int = 1,

@@ -203,6 +203,11 @@ def load_npy(path: Path | str, mmap: bool = False) -> np.ndarray:
     return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
 
 
+def all_cores() -> int:
+    """CPU cores this process may use (its affinity mask where the OS has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 # --- entry points -----------------------------------------------------------------
 
 def run(main: Callable[[], Any]) -> None:

@@ -144,16 +144,6 @@ def assign_groups(group, labels, kept, weight, classes, valid, test, seed):
     return code
 
 
-def audit(images, split_code, max_l1, changed=None, sums=None):
-    """Pairs (i < j) of kept images in different splits with pixel L1 <= max_l1, and L1.
-
-    With `changed` (mask of images whose split changed since an audit that found every
-    such pair, all then merged), only pairs touching a changed image can be new.
-    `sums` = dedup.block_sums(images), if already computed.
-    """
-    return dedup.close_pairs(images, split_code, max_l1, changed, sums)  # dropped: code -1
-
-
 def split_images(images, labels, classes, *, seed, valid, test, near_mad, blank,
                  label_conflicts, keep_one_per_group, timings=None):
     """Deduplicate and split: returns (assignment DataFrame, metrics dict).
@@ -205,7 +195,7 @@ def split_images(images, labels, classes, *, seed, valid, test, near_mad, blank,
         changed = None if split_code is None else split_code != new_code
         split_code = new_code
         lap("grouping")
-        leaks, leak_l1 = audit(images, split_code, max_l1, changed, sums)
+        leaks, leak_l1 = dedup.close_pairs(images, split_code, max_l1, changed, sums)  # dropped: -1
         lap("audit")
         if not len(leaks):
             break

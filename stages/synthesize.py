@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps
 
-from stages.io import boolean, integer, load_params, number, run, write_json
+from stages.io import all_cores, boolean, integer, load_params, number, run, write_json
 
 PARAMS = {
     "per_class": integer(10, 1_000_000),
@@ -228,7 +228,7 @@ def write_folder(files: dict[str, bytes], out: Path) -> None:
 def main() -> None:
     params = load_params("synthesize", PARAMS)
     fonts, refused = usable_fonts(find_fonts() if params["system_fonts"] else [])
-    workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    workers = all_cores()
     files, planted = synthesize(params["per_class"], params["seed"], fonts, params["duplicates"],
                                 params["near_duplicates"], params["broken_files"], workers)
     write_folder(files, OUT)

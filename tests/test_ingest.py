@@ -15,7 +15,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 from PIL import Image
 
-from stages.ingest import PARAMS, all_cores, ingest
+from stages.io import all_cores
+from stages.ingest import PARAMS, ingest
 from stages.io import ParamError, UserError, load_params
 from tests.conftest import REPO
 from tests.test_images import NOISE_PNG, encode, png_declaring

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stages import split
+from stages import dedup, split
 from stages.io import ParamError, run, validate
 
 from .test_dedup import brute_force_pairs, near_blank_pairs
@@ -114,7 +114,7 @@ def test_audit_catches_a_cross_split_pair_when_grouping_is_bypassed():
     split_code = np.zeros(len(images), dtype=np.int64)
     split_code[10] = 2
     split_code[11] = -1  # dropped images are never audited
-    leaks, dist = split.audit(images, split_code, max_l1=2 * 784)
+    leaks, dist = dedup.close_pairs(images, split_code, max_l1=2 * 784)
     assert leaks.tolist() == [[2, 10]] and 0 < dist[0] <= 2 * 784
 
 
