@@ -8,9 +8,11 @@ momentum and adagrad, prints the median seconds of one epoch of
   - ours:   stages.train.fit_sgd (validation excluded, as in metrics/train.json);
   - torch:  the same softmax regression, batches and optimizer with torch.optim
             (2 threads; skipped when torch is not installed);
-next to the floor measured in the same run: the time to read the training matrix twice
-(an epoch must read every row for the forward pass and again for the gradient), with two
-threads (the machine's bandwidth) and with one.
+next to the floor: the time to read the training matrix twice (an epoch must read every
+row for the forward pass and again for the gradient) with two threads, the machine's
+bandwidth. The floor, our epoch and torch's epoch are timed in turn, round after round, so
+that the load of a shared machine falls on all three alike; ours/floor is the median of the
+per-round ratios. floor1t (one thread) is shown once per N for reference.
 """
 from __future__ import annotations
 
@@ -51,27 +53,24 @@ def read_twice(X: np.ndarray, threads: int) -> float:
         return time.perf_counter() - started
 
 
-def ours(X, y, Xv, yv, optimizer: str, batch: int, epochs: int) -> float:
+def ours(X, y, Xv, yv, optimizer: str, batch: int) -> float:
+    """Seconds of one epoch of the train stage's loop."""
     p = {"optimizer": optimizer, "learning_rate": RATES[optimizer], "schedule": "constant",
          "decay_rate": 0.5, "decay_epochs": 1.0, "staircase": False, "momentum": 0.9, "rho": 0.99,
          "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8, "batch_size": batch, "epochs": 1,
          "patience": 0, "l2": 0.01, "init_sigma": 0.01, "seed": 0}
-    times = [train.fit_sgd(X, y, Xv, yv, 10, p, progress=False).seconds_per_epoch
-             for _ in range(epochs)]
-    return statistics.median(times)
+    return train.fit_sgd(X, y, Xv, yv, 10, p, progress=False).seconds_per_epoch
 
 
-def pytorch(torch, X, y, optimizer: str, batch: int, epochs: int) -> float:
-    """One epoch of the same model with torch.optim: gather a random batch, forward,
-    cross-entropy + L2, backward, step."""
-    Xt, yt = torch.from_numpy(np.array(X)), torch.from_numpy(y)  # in memory, writable
+def pytorch(torch, Xt, yt, optimizer: str, batch: int):
+    """Epochs of the same model with torch.optim (gather a random batch, forward,
+    cross-entropy + L2, backward, step); yields the seconds of each."""
     W = (0.01 * torch.randn(784, 10)).requires_grad_()
     b = torch.zeros(10, requires_grad=True)
     opt = {"sgd": lambda: torch.optim.SGD([W, b], lr=RATES["sgd"]),
            "momentum": lambda: torch.optim.SGD([W, b], lr=RATES["momentum"], momentum=0.9),
            "adagrad": lambda: torch.optim.Adagrad([W, b], lr=RATES["adagrad"])}[optimizer]()
-    times = []
-    for _ in range(epochs):
+    while True:
         started = time.perf_counter()
         order = torch.randperm(len(Xt))
         for start in range(0, len(Xt), batch):
@@ -80,14 +79,13 @@ def pytorch(torch, X, y, optimizer: str, batch: int, epochs: int) -> float:
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+        yield time.perf_counter() - started
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[20_000, 200_000])
-    parser.add_argument("--epochs", type=int, default=3, help="epochs timed per cell (median)")
+    parser.add_argument("--epochs", type=int, default=5, help="rounds timed per cell (median)")
     parser.add_argument("--torch-threads", type=int, default=2, help="torch.set_num_threads")
     args = parser.parse_args()
     try:
@@ -96,26 +94,31 @@ def main() -> None:
         torch.set_num_threads(args.torch_threads)
     except ImportError:
         torch = None
-    print(f"seconds per epoch, median of {args.epochs}; floor = reading the matrix twice; "
-          f"torch with {args.torch_threads} threads")
+    print(f"seconds per epoch, median of {args.epochs} rounds of (floor, ours, torch); "
+          f"floor = reading the matrix twice; torch with {args.torch_threads} threads")
     print(f"{'N':>8} {'batch':>5} {'optimizer':>9} {'ours':>7} {'torch':>7} {'ours/torch':>10} "
           f"{'floor2t':>7} {'floor1t':>7} {'ours/floor2t':>12}")
+    median = statistics.median
     with tempfile.TemporaryDirectory() as folder:
         for n in args.sizes:
             X, y = synthetic(n, Path(folder))
             Xv, yv = np.asarray(X[:1000]), y[:1000]
+            if torch:
+                Xt, yt = torch.from_numpy(np.array(X)), torch.from_numpy(y)  # in memory, writable
             read_twice(X, 2)  # page the file in
-            floor2 = statistics.median(read_twice(X, 2) for _ in range(5))
-            floor1 = statistics.median(read_twice(X, 1) for _ in range(5))
+            floor1 = median(read_twice(X, 1) for _ in range(3))
             for batch in BATCHES:
                 for name in OPTIMIZERS:
-                    mine = ours(X, y, Xv, yv, name, batch, args.epochs)
-                    theirs = pytorch(torch, X, y, name, batch, args.epochs) if torch else float("nan")
-                    print(f"{n:>8} {batch:>5} {name:>9} {mine:>7.3f} {theirs:>7.3f} "
-                          f"{mine / theirs:>10.2f} {floor2:>7.3f} {floor1:>7.3f} {mine / floor2:>12.1f}",
+                    theirs = pytorch(torch, Xt, yt, name, batch) if torch else None
+                    rounds = [(read_twice(X, 2), ours(X, y, Xv, yv, name, batch),
+                               next(theirs) if theirs else float("nan"))
+                              for _ in range(args.epochs)]
+                    floor, mine, other = (median(column) for column in zip(*rounds))
+                    ratio = median(m / f for f, m, _ in rounds)
+                    print(f"{n:>8} {batch:>5} {name:>9} {mine:>7.3f} {other:>7.3f} "
+                          f"{mine / other:>10.2f} {floor:>7.3f} {floor1:>7.3f} {ratio:>12.1f}",
                           flush=True)
             del X
-
 
 if __name__ == "__main__":
     main()

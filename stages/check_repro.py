@@ -3,9 +3,10 @@
 Run it after reproducing the pipeline from scratch (CI runs `dvc repro --force`, then
 `python -m stages.check_repro`). It compares, against a git revision (default HEAD):
 
-- `dvc.lock`: every stage's dependencies and params must be identical (otherwise the
-  committed results were made by other code or params), and the outputs of the data
-  stages (synthesize, ingest, split, normalize) must have identical hashes: these stages
+- the lock files (`dvc.lock`, `builtin/dvc.lock`): every stage's dependencies and params
+  must be identical (otherwise the committed results were made by other code or params),
+  and the outputs of the data stages (synthesize, ingest, split, normalize) must have
+  identical hashes: these stages
   are pure integer/byte computations, so any difference is a real change;
 - every metrics JSON file (`git show REV:metrics/<file>` against the working tree), key
   by key: exactly for the data stages, within TOLERANCES for the model stages, whose
@@ -31,7 +32,9 @@ from typing import Any
 
 import yaml
 
-DATA_STAGES = ("synthesize", "ingest", "split", "normalize")
+# Each lock file and the prefix DVC gives its stages' names (`dvc repro builtin/dvc.yaml:synthesize`).
+LOCKS = {"dvc.lock": "", "builtin/dvc.lock": "builtin/dvc.yaml:"}
+DATA_STAGES = ("builtin/dvc.yaml:synthesize", "ingest", "split", "normalize")
 
 # Every tolerance of the check, in one place; keys are dotted paths into the JSON
 # ("valid.accuracy", "per_class.A.f1", "accuracy_ci95.0") matched with shell patterns.
@@ -135,6 +138,16 @@ def _by_path(entries: list[dict] | None) -> dict[str, dict]:
     return {entry["path"]: entry for entry in entries or []}
 
 
+def load_locks(read) -> dict | None:
+    """The stages of all LOCKS as one dvc.lock-shaped dict, names prefixed as DVC addresses
+    them; read(path) gives a lock file's text or None. None when there is no lock at all."""
+    texts = {path: read(path) for path in LOCKS}
+    if all(text is None for text in texts.values()):
+        return None
+    return {"stages": {LOCKS[path] + name: stage for path, text in texts.items() if text
+                       for name, stage in (yaml.safe_load(text) or {}).get("stages", {}).items()}}
+
+
 def compare_locks(committed: dict, reproduced: dict) -> list[Drift]:
     """Stage-level differences between the committed and the reproduced dvc.lock."""
     drifts = []
@@ -187,13 +200,11 @@ def edited_by_hand(file: str, committed: bytes, md5: str, rev: str, root: Path) 
 def check(root: Path | str = ".", rev: str = "HEAD") -> tuple[list[Drift], str]:
     """All drifts between revision `rev` and the working tree at `root`, and a summary line."""
     root = Path(root)
-    committed_text = git_show(rev, "dvc.lock", root)
-    if committed_text is None:
+    committed_lock = load_locks(lambda path: git_show(rev, path, root))
+    if committed_lock is None:
         return [Drift("dvc.lock", "-", "<missing>", "-", "commit dvc.lock after `dvc repro`")], ""
-    committed_lock = yaml.safe_load(committed_text) or {}
-    workspace_lock_path = root / "dvc.lock"
-    reproduced_lock = yaml.safe_load(workspace_lock_path.read_text()) if workspace_lock_path.exists() else {}
-    drifts = compare_locks(committed_lock, reproduced_lock)
+    reproduced_lock = load_locks(lambda path: (root / path).read_text() if (root / path).exists() else None)
+    drifts = compare_locks(committed_lock, reproduced_lock or {})
 
     recorded = json_outputs(committed_lock)
     files = sorted(set(recorded) | set(committed_metric_files(rev, root)))

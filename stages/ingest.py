@@ -1,9 +1,10 @@
 """Stage ingest: every file of `ingest.source` -> 28x28 uint8 glyphs, labels and a manifest.
 
 The source (a folder ROOT/<class>/<files> or a .tar/.tar.gz/.tgz/.zip of it) is read
-in place in one pass; the bytes go in batches to worker processes that decode them with
-stages.images.to_glyph. Every file seen gets one manifest row, ok or skipped with its
-reason. Output rows are sorted by path, so the arrays do not depend on `workers`.
+in place in one pass; the bytes are decoded in batches with stages.images.to_glyph by
+`workers` processes, the reading process being one of them. Every file seen gets one
+manifest row, ok or skipped with its reason. Output rows are sorted by path, so the
+arrays do not depend on `workers`.
 """
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ PARAMS = {
 OUT = Path("data/ingested")
 METRICS = Path("metrics/ingest.json")
 BATCH = 256  # files per worker task: IPC stays cheap, the progress bar stays smooth
+QUEUED = 4  # batches waiting per worker process; beyond that the reading process decodes
 tqdm.monitor_interval = 0  # no monitor thread: worker processes are forked while the bar runs
 
 
@@ -112,7 +114,11 @@ def _read_and_decode(source, resize, workers, max_pixels, progress):
     """One pass over the source: (paths, dirs, glyphs, source reasons, decode reasons).
 
     Lists are per file in storage order; glyphs has one row per file (zeros where not
-    decoded). At most 2 x workers batches are in flight, so raw bytes never pile up.
+    decoded). The reading process hands batches to workers - 1 worker processes and
+    decodes a batch itself whenever they have QUEUED batches each in hand: the reading
+    (one gzip stream) cannot be split, and this way `workers` processes share as many
+    cores, with no idle reader and no extra process competing for a core. At most
+    QUEUED x (workers - 1) batches are in flight, so raw bytes never pile up.
     """
     paths: list[str] = []
     dirs: list[str] = []
@@ -129,18 +135,18 @@ def _read_and_decode(source, resize, workers, max_pixels, progress):
         decoded.append((batch_slots, glyphs))
 
     def flush() -> None:
-        if pool is None:
+        while in_flight and in_flight[0][0].done():
+            future, batch_slots = in_flight.popleft()
+            collect(*future.result(), batch_slots)
+        if pool is None or len(in_flight) >= QUEUED * (workers - 1):
             collect(*decode_many(batch, resize, max_pixels), list(slots))
         else:
             in_flight.append((pool.submit(decode_many, list(batch), resize, max_pixels), list(slots)))
-            while len(in_flight) > 2 * workers:
-                future, batch_slots = in_flight.popleft()
-                collect(*future.result(), batch_slots)
         bar.update(len(batch))
         batch.clear()
         slots.clear()
 
-    pool = ProcessPoolExecutor(workers) if workers > 1 else None
+    pool = ProcessPoolExecutor(workers - 1) if workers > 1 else None
     bar = tqdm(desc="ingest", unit=" files", disable=not progress, mininterval=0.5)
     try:
         for member in iter_members(source):

@@ -108,11 +108,11 @@ def render(letter_index: int, rng: np.random.Generator, fonts: tuple[str, ...]) 
     # Like notMNIST, the glyph nearly fills the box, roughly centred.
     scale = rng.uniform(22, SIZE) / max(glyph.size)
     aspect = rng.uniform(0.85, 1.15)
-    w = int(np.clip(round(glyph.width * scale * aspect), 2, SIZE))
-    h = int(np.clip(round(glyph.height * scale), 2, SIZE))
+    w = _clip(round(glyph.width * scale * aspect), 2, SIZE)
+    h = _clip(round(glyph.height * scale), 2, SIZE)
     out = Image.new("L", (SIZE, SIZE), 0)
-    left = int(np.clip((SIZE - w) // 2 + rng.integers(-2, 3), 0, SIZE - w))
-    top = int(np.clip((SIZE - h) // 2 + rng.integers(-2, 3), 0, SIZE - h))
+    left = _clip((SIZE - w) // 2 + int(rng.integers(-2, 3)), 0, SIZE - w)
+    top = _clip((SIZE - h) // 2 + int(rng.integers(-2, 3)), 0, SIZE - h)
     out.paste(glyph.resize((w, h), Image.Resampling.LANCZOS), (left, top))
     if rng.random() < 0.5:
         out = out.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.0)))
@@ -120,6 +120,11 @@ def render(letter_index: int, rng: np.random.Generator, fonts: tuple[str, ...]) 
     if rng.random() < INVERTED:
         pixels = 255 - pixels
     return np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
+
+
+def _clip(value: int, lo: int, hi: int) -> int:
+    """min(max(value, lo), hi) for one int: np.clip on a scalar took a tenth of render()."""
+    return min(max(value, lo), hi)
 
 
 def png_bytes(glyph: np.ndarray) -> bytes:

@@ -102,13 +102,17 @@ class BatchGradient:
         self.pool = ThreadPoolExecutor(1) if split else None  # one helper + the calling thread
 
     def part(self, idx: np.ndarray, at: int, W: np.ndarray, b: np.ndarray):
-        xb = np.take(self.X, idx, axis=0, out=self.buffer[at:at + len(idx)])
-        return softmax.loss_and_grad(xb, self.y[idx], W, b, 0.0)
+        return softmax.loss_and_grad(self.gather(idx, at), self.y[idx], W, b, 0.0)
+
+    def gather(self, idx: np.ndarray, at: int = 0) -> np.ndarray:
+        # mode="clip": the indices are valid, and the default "raise" gathers into a temporary
+        # and copies that into `out` (an epoch's gathers at N = 200k, batch 1024: 0.165 s
+        # with "raise", 0.112 s with "clip")
+        return np.take(self.X, idx, axis=0, out=self.buffer[at:at + len(idx)], mode="clip")
 
     def __call__(self, idx: np.ndarray, W: np.ndarray, b: np.ndarray, l2: float):
         if self.pool is None or len(idx) < SPLIT_BATCH:
-            xb = np.take(self.X, idx, axis=0, out=self.buffer[:len(idx)])
-            return softmax.loss_and_grad(xb, self.y[idx], W, b, l2)
+            return softmax.loss_and_grad(self.gather(idx), self.y[idx], W, b, l2)
         h = len(idx) // 2
         first = self.pool.submit(self.part, idx[:h], 0, W, b)
         l1, dW1, db1 = self.part(idx[h:], h, W, b)

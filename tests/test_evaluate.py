@@ -1,11 +1,11 @@
 """Stage evaluate: metrics checked against formulas and scikit-learn; outputs as DESIGN.md says."""
 import json
-import math
 import os
 
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.stats
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -35,16 +35,13 @@ def random_run(seed, n=400, k=10):
     return log_softmax(logits), labels
 
 
-@pytest.mark.parametrize("k, n", [(45, 50), (0, 20), (20, 20), (812, 1000)])
-def test_wilson_interval_matches_the_closed_formula(k, n):
-    z = 1.959963984540054
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+@pytest.mark.parametrize("k, n", [(45, 50), (0, 20), (20, 20), (1, 3), (812, 1000), (2699, 2699)])
+def test_wilson_interval_matches_scipy(k, n):
+    reference = scipy.stats.binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
     lo, hi = evaluate.wilson_interval(k, n)
-    assert lo == pytest.approx(max(0.0, centre - half), abs=1e-9)
-    assert hi == pytest.approx(min(1.0, centre + half), abs=1e-9)
-    assert lo <= p <= hi
+    assert lo == pytest.approx(reference.low, abs=1e-12)
+    assert hi == pytest.approx(reference.high, abs=1e-12)
+    assert lo <= k / n <= hi
 
 
 def test_per_class_scores_match_scikit_learn_including_a_class_never_predicted():

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stages.check_repro import compare_metrics, is_ignored
+from stages.check_repro import compare_metrics, git_show, is_ignored, load_locks
 from tests.repo_copy import OUTPUT_DIRS, commit, copy_repository, dvc, git, run
 
 pytestmark = pytest.mark.slow
@@ -43,18 +43,17 @@ def snapshot(root: Path) -> dict[str, tuple[int, str]]:
             for d in OUTPUT_DIRS for p in sorted((root / d).rglob("*")) if p.is_file()}
 
 
-def outs_of(lock_text: str) -> dict[str, str]:
-    """Every stage output in a dvc.lock: path -> md5."""
-    stages = yaml.safe_load(lock_text)["stages"].values()
-    return {out["path"]: out["md5"] for stage in stages for out in stage.get("outs", [])}
+def outs_of(locks: dict) -> dict[str, str]:
+    """Every stage output in the lock files (dvc.lock, builtin/dvc.lock): path -> md5."""
+    return {out["path"]: out["md5"] for stage in locks["stages"].values() for out in stage.get("outs", [])}
 
 
 def lock_outs(root: Path) -> dict[str, str]:
-    return outs_of((root / "dvc.lock").read_text())
+    return outs_of(load_locks(lambda path: (root / path).read_text() if (root / path).exists() else None))
 
 
 def committed_lock_outs(root: Path) -> dict[str, str]:
-    return outs_of(git(root, "show", "HEAD:dvc.lock").stdout)
+    return outs_of(load_locks(lambda path: git_show("HEAD", path, root)))
 
 
 @pytest.fixture(scope="session")
@@ -106,10 +105,13 @@ def without_timing_columns(text: str) -> list[list[str]]:
 
 
 def stage_commands(root: Path) -> dict[str, tuple[list[str], list[str]]]:
-    """Each stage of dvc.yaml that reads params: its command (with this interpreter; a
-    foreach stage with its first item) and the params.yaml sections it reads."""
+    """Each stage of the pipeline (dvc.yaml, builtin/dvc.yaml) that reads params: its command
+    (with this interpreter; a foreach stage with its first item) and the params.yaml
+    sections it reads."""
     commands = {}
-    for name, spec in yaml.safe_load((root / "dvc.yaml").read_text())["stages"].items():
+    stages = {name: spec for file in ("dvc.yaml", "builtin/dvc.yaml")
+              for name, spec in yaml.safe_load((root / file).read_text())["stages"].items()}
+    for name, spec in stages.items():
         body = spec.get("do", spec)
         items = spec.get("foreach", [""])
         argv = shlex.split(body["cmd"].replace("${item}", str(items[0])))
