@@ -1,7 +1,7 @@
 """Read a data set in place: a folder ROOT/<class>/<files>, or a .tar/.tar.gz/.tgz/.zip of it.
 
 Nothing is ever extracted or written: members are read into memory one at a time, in
-storage order, in a single pass (a .tar.gz is decompressed once, as a stream). Links,
+storage order, in a single forward pass (a .tar.gz is decompressed once, as a stream). Links,
 devices, absolute paths, '..' paths and hidden files are never read; they come back as
 members with a reason, so that the manifest accounts for every file seen.
 
@@ -155,9 +155,13 @@ def _archive_members(source: Path) -> Iterator[Member]:
 
 
 def _tar_entries(source: Path) -> Iterator[Member]:
-    with tarfile.open(source, "r|*") as tar:  # stream mode: one forward pass, no seeks
+    # One forward pass: "r:*" reads through gzip/bz2/xz's own buffered readers, which seek
+    # forward cheaply, and a member's bytes are read from there directly (reading
+    # notMNIST_small.tar.gz: 0.65 s, against 0.77 s in stream mode "r|*" with extractfile).
+    with tarfile.open(source, "r:*") as tar:
+        archive = tar.fileobj
         while (info := tar.next()) is not None:
-            tar.members.clear()  # a stream never looks back; keeps memory flat on 500k members
+            tar.members.clear()  # never looked back at: keeps memory flat on 500k members
             path, reason = _clean_path(info.name)
             if info.isdir():
                 if path and not reason:  # a folder has no manifest row; its files do
@@ -166,12 +170,16 @@ def _tar_entries(source: Path) -> Iterator[Member]:
                 yield Member(path, reason=reason)
             elif info.issym() or info.islnk():
                 yield Member(path, reason="link: not followed")
-            elif not info.isfile():
-                yield Member(path, reason="not a regular file: device, pipe or fifo")
+            elif not info.isfile() or info.issparse():
+                yield Member(path, reason="not a regular file: device, pipe, fifo or sparse file")
             elif info.size > MAX_FILE_BYTES:
                 yield Member(path, reason=_too_big(info.size))
             else:
-                yield Member(path, data=tar.extractfile(info).read())
+                archive.seek(info.offset_data)
+                data = archive.read(info.size)
+                if len(data) < info.size:
+                    raise tarfile.ReadError(f"unexpected end of data in {path}")
+                yield Member(path, data=data)
 
 
 def _zip_entries(source: Path) -> Iterator[Member]:
