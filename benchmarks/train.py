@@ -1,6 +1,6 @@
 """Seconds per training epoch: our stage's loop, the memory-bandwidth floor, PyTorch on the CPU.
 
-    python -m benchmarks.train [--sizes 20000 200000] [--epochs 3]
+    python -m benchmarks.train [--sizes 20000 200000] [--epochs 5]
 
 For each N (synthetic float32 N x 784 rows, 10 classes, read through a memory map exactly
 as the train stage reads data/normalized), batch size 128 and 1024, and optimizer sgd,
