@@ -6,8 +6,8 @@ Run it after reproducing the pipeline from scratch (CI runs `dvc repro --force`,
 - the lock files (`dvc.lock`, `builtin/dvc.lock`): every stage's dependencies and params
   must be identical (otherwise the committed results were made by other code or params),
   and the outputs of the data stages (synthesize, ingest, split, normalize) must have
-  identical hashes: these stages
-  are pure integer/byte computations, so any difference is a real change;
+  identical hashes: these stages are pure integer/byte computations, so any difference
+  is a real change;
 - every metrics JSON file (`git show REV:metrics/<file>` against the working tree), key
   by key: exactly for the data stages, within TOLERANCES for the model stages, whose
   float32 results depend on the CPU's BLAS kernels; timing keys are ignored;

@@ -142,6 +142,21 @@ def test_a_data_stage_output_with_another_hash_fails(repo):
     assert drift.key == "split.outs: data/split md5"
 
 
+def test_the_built_in_data_lock_is_checked_too_and_its_outputs_exactly(repo):
+    def synthesize_lock(md5: str) -> str:
+        stage = {"cmd": "python -m stages.synthesize", "params": {"params.yaml": {"synthesize.seed": 0}},
+                 "outs": [{"path": "data/raw/synthetic", "md5": md5}]}
+        return yaml.safe_dump({"schema": "2.0", "stages": {"synthesize": stage}})
+
+    (repo / "builtin").mkdir()
+    (repo / "builtin" / "dvc.lock").write_text(synthesize_lock("3" * 32 + ".dir"))
+    commit_all(repo)
+    assert check(repo)[0] == []
+    (repo / "builtin" / "dvc.lock").write_text(synthesize_lock("4" * 32 + ".dir"))
+    (drift,) = check(repo)[0]
+    assert drift.key == "builtin/dvc.yaml:synthesize.outs: data/raw/synthetic md5"
+
+
 def test_the_model_output_hash_may_differ_but_code_dependencies_may_not(repo):
     lock = yaml.safe_load((repo / "dvc.lock").read_text())
     lock["stages"]["train"]["outs"][0]["md5"] = "9" * 32  # another CPU's BLAS
