@@ -118,7 +118,8 @@ def _read_and_decode(source, resize, workers, max_pixels, progress):
     decodes a batch itself whenever they have QUEUED batches each in hand: the reading
     (one gzip stream) cannot be split, and this way `workers` processes share as many
     cores, with no idle reader and no extra process competing for a core. At most
-    QUEUED x (workers - 1) batches are in flight, so raw bytes never pile up.
+    QUEUED x (workers - 1) batches are in flight, so raw bytes never pile up; when the
+    reading ends, the batches no worker has started yet are decoded here, not waited for.
     """
     paths: list[str] = []
     dirs: list[str] = []
@@ -136,12 +137,13 @@ def _read_and_decode(source, resize, workers, max_pixels, progress):
 
     def flush() -> None:
         while in_flight and in_flight[0][0].done():
-            future, batch_slots = in_flight.popleft()
+            future, batch_slots, _ = in_flight.popleft()
             collect(*future.result(), batch_slots)
         if pool is None or len(in_flight) >= QUEUED * (workers - 1):
             collect(*decode_many(batch, resize, max_pixels), list(slots))
         else:
-            in_flight.append((pool.submit(decode_many, list(batch), resize, max_pixels), list(slots)))
+            files = list(batch)
+            in_flight.append((pool.submit(decode_many, files, resize, max_pixels), list(slots), files))
         bar.update(len(batch))
         batch.clear()
         slots.clear()
@@ -165,9 +167,12 @@ def _read_and_decode(source, resize, workers, max_pixels, progress):
                 flush()
         if batch:
             flush()
-        while in_flight:
-            future, batch_slots = in_flight.popleft()
-            collect(*future.result(), batch_slots)
+        while in_flight:  # newest first: a worker takes the oldest batches first
+            future, batch_slots, files = in_flight.pop()
+            if future.cancel():  # not started: decoding it here beats waiting for it
+                collect(*decode_many(files, resize, max_pixels), batch_slots)
+            else:
+                collect(*future.result(), batch_slots)
     finally:
         bar.close()
         if pool is not None:
