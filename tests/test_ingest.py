@@ -1,9 +1,11 @@
 """Stage ingest: the bad-input matrix, folder and archive variants, determinism, the real data."""
+import concurrent.futures
 import io
 import os
 import subprocess
 import sys
 import tarfile
+import time
 import warnings
 import zipfile
 from pathlib import Path
@@ -15,6 +17,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 from PIL import Image
 
+import stages.ingest
+from stages.images import decode_many
 from stages.io import all_cores
 from stages.ingest import PARAMS, ingest
 from stages.io import ParamError, UserError, load_params
@@ -195,6 +199,33 @@ def test_output_does_not_depend_on_the_number_of_workers_or_the_run(tmp_path):
         np.testing.assert_array_equal(one.labels, other.labels)
         pd.testing.assert_frame_equal(one.manifest, other.manifest)
         assert one.metrics == other.metrics
+
+
+READING_PROCESS = os.getpid()
+
+
+def decode_slowly_in_workers(*args):
+    """decode_many, half a second slower in a worker process (module level: the pool pickles
+    it by name; forked workers inherit READING_PROCESS)."""
+    if os.getpid() != READING_PROCESS:
+        time.sleep(0.5)
+    return decode_many(*args)
+
+
+def test_batches_a_slow_worker_never_started_are_decoded_by_the_reader(tmp_path, monkeypatch):
+    folder = write_folder_of(tmp_path / "data", "XYZ", 200)
+    expected = ingest(folder, workers=1)
+    monkeypatch.setattr(stages.ingest, "decode_many", decode_slowly_in_workers)
+    monkeypatch.setattr(stages.ingest, "BATCH", 16)  # 38 batches: the worker's queue fills up
+    taken_back = []
+    cancel = concurrent.futures.Future.cancel
+    monkeypatch.setattr(concurrent.futures.Future, "cancel",
+                        lambda future: taken_back.append(cancel(future)) or taken_back[-1])
+    result = ingest(folder, workers=2)
+    assert any(taken_back), "no batch was taken back from the pool when the reading ended"
+    np.testing.assert_array_equal(expected.images, result.images)
+    np.testing.assert_array_equal(expected.labels, result.labels)
+    pd.testing.assert_frame_equal(expected.manifest, result.manifest)
 
 
 def run_stage(cwd: Path, **overrides) -> subprocess.CompletedProcess:
