@@ -64,7 +64,8 @@ def core_scaling(rounds: int = 3) -> float:
     from cache: 2.0 when the second core is worth a whole one. Shared machines often give
     less, and our batch-1024 epoch can scale no better."""
     rng = np.random.default_rng(0)
-    X, W = rng.standard_normal((512, 784), dtype=np.float32), rng.standard_normal((784, 10), dtype=np.float32)
+    X = rng.standard_normal((512, 784), dtype=np.float32)
+    W = rng.standard_normal((784, 10), dtype=np.float32)
 
     def products(_=None) -> None:
         for _ in range(300):
