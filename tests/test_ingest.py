@@ -219,8 +219,12 @@ def test_batches_a_slow_worker_never_started_are_decoded_by_the_reader(tmp_path,
     monkeypatch.setattr(stages.ingest, "BATCH", 16)  # 38 batches: the worker's queue fills up
     taken_back = []
     cancel = concurrent.futures.Future.cancel
-    monkeypatch.setattr(concurrent.futures.Future, "cancel",
-                        lambda future: taken_back.append(cancel(future)) or taken_back[-1])
+
+    def cancel_and_record(future) -> bool:
+        taken_back.append(cancel(future))
+        return taken_back[-1]
+
+    monkeypatch.setattr(concurrent.futures.Future, "cancel", cancel_and_record)
     result = ingest(folder, workers=2)
     assert any(taken_back), "no batch was taken back from the pool when the reading ended"
     np.testing.assert_array_equal(expected.images, result.images)
