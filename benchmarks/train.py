@@ -13,8 +13,8 @@ row for the forward pass and again for the gradient) with two threads, the machi
 bandwidth. The floor, our epoch and torch's epoch are timed in turn, round after round, so
 that the load of a shared machine falls on all three alike; ours/floor is the median of the
 per-round ratios. floor1t (one thread) is shown once per N for reference. The last line
-is how much faster two threads run the batch products than one: on a shared machine the
-second core is often worth less than a whole one, and our epoch cannot scale better.
+is how much faster two threads run the batch products than one, to read the ratios above
+with: on a shared machine the second core is often worth less than a whole one.
 """
 from __future__ import annotations
 
@@ -61,8 +61,8 @@ def read_twice(X: np.ndarray, threads: int) -> float:
 
 def core_scaling(rounds: int = 3) -> float:
     """Throughput of two threads over one on a half batch's two products (512 x 784 x 10),
-    from cache: 2.0 when the second core is worth a whole one. Shared machines often give
-    less, and our batch-1024 epoch can scale no better."""
+    from cache: 2.0 when the second core is worth a whole one; shared machines often give
+    less."""
     rng = np.random.default_rng(0)
     X = rng.standard_normal((512, 784), dtype=np.float32)
     W = rng.standard_normal((784, 10), dtype=np.float32)

@@ -74,8 +74,8 @@ def perceptual_hashes(images: np.ndarray) -> np.ndarray:
         batch = np.asarray(images[lo:lo + CHUNK], dtype=np.float64)
         # float64, rounded: coefficients that are equal in exact arithmetic (symmetric glyphs,
         # ties at the median) compare equal whatever the CPU's rounding, so the hash is the
-        # same on every machine and dvc.lock's hash of assignment.csv reproduces in CI
-        # D_h x D_w^T for every image as two large products (one BLAS call each), not m small ones
+        # same on every machine and dvc.lock's hash of assignment.csv reproduces in CI.
+        # D_h x D_w^T for every image as two large products (one BLAS call each), not m small ones:
         rows = (batch.reshape(-1, w) @ right).reshape(len(batch), h, -1)   # x D_w^T: (m, h, 8)
         low = np.tensordot(rows, left, axes=([1], [1])).transpose(0, 2, 1)  # D_h (.): (m, 8, 8)
         low = np.round(low, 6).reshape(len(batch), 64)

@@ -30,8 +30,8 @@ import numpy as np
 from tqdm import tqdm
 
 from stages import optim, softmax
-from stages.io import (ParamError, UserError, boolean, choice, integer, load_npy, load_params,
-                       number, read_json, write_json, write_text)
+from stages.io import (ParamError, UserError, all_cores, boolean, choice, integer, load_npy,
+                       load_params, number, read_json, write_json, write_text)
 from stages.model import save_model
 
 DATA = Path("data/normalized")
@@ -98,7 +98,7 @@ class BatchGradient:
     def __init__(self, X: np.ndarray, y: np.ndarray, batch: int) -> None:
         self.X, self.y = X, y
         self.buffer = np.empty((batch, X.shape[1]), dtype=np.float32)
-        split = batch >= SPLIT_BATCH and (os.cpu_count() or 1) > 1
+        split = batch >= SPLIT_BATCH and all_cores() > 1
         self.pool = ThreadPoolExecutor(1) if split else None  # one helper + the calling thread
 
     def part(self, idx: np.ndarray, at: int, W: np.ndarray, b: np.ndarray):

@@ -1,7 +1,6 @@
 """Stage train (and the optimizer comparison): learning, the L-BFGS yardstick against
 scikit-learn, early stopping, divergence, determinism and parameter checks."""
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +10,7 @@ import pytest
 import yaml
 
 from stages import optim, optimizers, softmax, train
-from stages.io import ParamError
+from stages.io import ParamError, all_cores
 from stages.model import load_model
 
 REPO = Path(__file__).resolve().parents[1]
@@ -193,7 +192,7 @@ def test_a_large_batch_split_over_two_threads_gives_the_whole_batch_gradient():
     b = np.array([0.1, -0.2, 0.0], dtype=np.float32)
     idx = np.arange(0, 1500, 2)  # 750 rows >= SPLIT_BATCH: split in halves
     gradient = train.BatchGradient(X, y, 750)
-    assert gradient.pool is not None or (os.cpu_count() or 1) == 1
+    assert gradient.pool is not None or all_cores() == 1
     split = gradient(idx, W, b, 0.01)
     whole = softmax.loss_and_grad(X[idx], y[idx], W, b, 0.01)
     gradient.close()
