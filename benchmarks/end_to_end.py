@@ -16,6 +16,7 @@ the summed resident sets of dvc, the stage and its workers, sampled 20 times a s
 2 cores): notMNIST_small whole pipeline under 45 s; the 530k archive completes with
 every stage under 4 GB.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,16 +42,23 @@ import scipy.ndimage
 import yaml
 from PIL import Image
 
-REPO = Path(__file__).resolve().parents[1]
-SMALL = REPO.parent / "shared" / "data" / "notMNIST_small.tar.gz"
+from notmnist.contracts import REPOSITORY as REPO
+from notmnist.contracts import real_archive
+
+SMALL = real_archive()
 CHUNK = 5000  # images transformed and encoded per batch when building the large archive
 SIZE = 28
 
 
 def copy_repository(dest: Path) -> None:
     """The tracked and untracked source files (not .git, .venv, data, models, metrics)."""
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                            cwd=REPO, capture_output=True, text=True, check=True).stdout
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     for name in filter(None, listed.split("\0")):
         if (REPO / name).is_file() and not name.startswith(("data/", "models/", "metrics/")):
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
@@ -58,8 +66,11 @@ def copy_repository(dest: Path) -> None:
 
 
 def environment() -> dict[str, str]:
-    return {**os.environ, "DVC_NO_ANALYTICS": "1",
-            "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")}
+    return {
+        **os.environ,
+        "DVC_NO_ANALYTICS": "1",
+        "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
+    }
 
 
 def prepare(root: Path, source: Path) -> list[str]:
@@ -102,8 +113,12 @@ def measure(args: list[str], cwd: Path, log: Path) -> dict:
         done.set()
         sampler.join()
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return {"seconds": seconds, "max process MB": usage.ru_maxrss / 1024,
-            "all processes MB": peak_sum / 2**20, "ok": proc.returncode == 0}
+    return {
+        "seconds": seconds,
+        "max process MB": usage.ru_maxrss / 1024,
+        "all processes MB": peak_sum / 2**20,
+        "ok": proc.returncode == 0,
+    }
 
 
 def benchmark(name: str, source: Path, root: Path, whole: bool) -> list[dict]:
@@ -122,10 +137,16 @@ def benchmark(name: str, source: Path, root: Path, whole: bool) -> list[dict]:
             print(f"{stage} failed; see {log}", file=sys.stderr)
             break
     measured = [r for r in rows if r["stage"] in stages]
-    rows.append({"run": name, "stage": "sum of stages", "seconds": sum(r["seconds"] for r in measured),
-                 "max process MB": max(r["max process MB"] for r in measured),
-                 "all processes MB": max(r["all processes MB"] for r in measured),
-                 "ok": all(r["ok"] for r in measured)})
+    rows.append(
+        {
+            "run": name,
+            "stage": "sum of stages",
+            "seconds": sum(r["seconds"] for r in measured),
+            "max process MB": max(r["max process MB"] for r in measured),
+            "all processes MB": max(r["all processes MB"] for r in measured),
+            "ok": all(r["ok"] for r in measured),
+        }
+    )
     return rows
 
 
@@ -161,12 +182,16 @@ def build_large_archive(ingested: Path, per_class: int, path: Path, seed: int = 
     classes = json.loads((ingested / "classes.json").read_text())
     rng = np.random.default_rng(seed)
     tmp = path.with_suffix(".partial")
-    with tarfile.open(tmp, "w:gz", compresslevel=1) as tar, \
-            concurrent.futures.ProcessPoolExecutor(os.cpu_count()) as pool:
+    with (
+        tarfile.open(tmp, "w:gz", compresslevel=1) as tar,
+        concurrent.futures.ProcessPoolExecutor(os.cpu_count()) as pool,
+    ):
         for k, name in enumerate(classes):
             base = glyphs[labels == k]
-            batches = [transformed(base[rng.integers(len(base), size=min(CHUNK, per_class - start))], rng)
-                       for start in range(0, per_class, CHUNK)]
+            batches = [
+                transformed(base[rng.integers(len(base), size=min(CHUNK, per_class - start))], rng)
+                for start in range(0, per_class, CHUNK)
+            ]
             pngs = [png for batch in pool.map(encode_pngs, batches) for png in batch]
             for i, data in enumerate(pngs):
                 member = tarfile.TarInfo(f"notMNIST_large/{name}/{i:06d}.png")
@@ -186,9 +211,11 @@ def main() -> None:
     if not args.small.exists():
         sys.exit(f"{args.small}: not found (pass --small PATH to notMNIST_small.tar.gz)")
     args.workdir.mkdir(parents=True, exist_ok=True)
-    print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"{psutil.virtual_memory().total / 2**30:.1f} GB RAM, Python {platform.python_version()}; "
-          f"scratch: {args.workdir}")
+    print(
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"{psutil.virtual_memory().total / 2**30:.1f} GB RAM, Python {platform.python_version()}; "
+        f"scratch: {args.workdir}"
+    )
 
     rows = benchmark("notMNIST_small", args.small.resolve(), args.workdir / "small", whole=True)
     if not args.skip_large:
@@ -198,8 +225,8 @@ def main() -> None:
             # in a fresh process, so that this one stays small: a forked child starts with
             # the parent's resident set, which would count in the stages' "max process"
             builder = multiprocessing.get_context("spawn").Process(
-                target=build_large_archive, args=(args.workdir / "small" / "data" / "ingested",
-                                                  args.per_class, archive))
+                target=build_large_archive, args=(args.workdir / "small" / "data" / "ingested", args.per_class, archive)
+            )
             builder.start()
             builder.join()
             if builder.exitcode != 0:

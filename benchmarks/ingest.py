@@ -2,7 +2,7 @@
 
     python -m benchmarks.ingest [--repeat 5] [--large-files 100000]
 
-Uses the real notMNIST_small (../shared/data/notMNIST_small.tar.gz) when present, else a
+Uses the real notMNIST_small ($NOTMNIST_SMALL, README) when present, else a
 synthetic set of 10,000 letters; the folder variant is the same archive unpacked into a
 scratch folder. With --large-files N it also builds a .tar.gz of N PNGs (the small set's
 files repeated under new names) to show that the rate holds at scale. One worker and all
@@ -12,6 +12,7 @@ busy machine shows up as wall >> cpu / cores, and "bound" estimates the speedup 
 times alone (useful when the machine is shared). Target (issue 7, 2 cores): all cores at
 least 1.7x faster than one worker; notMNIST_small under 20 s.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,12 +25,12 @@ import time
 from io import BytesIO
 from pathlib import Path
 
-from stages.io import all_cores
-from stages.ingest import ingest
-from stages.synthesize import BUNDLED, synthesize
+from notmnist.contracts import real_archive
+from notmnist.ingestion import ingest
+from notmnist.parallel import all_cores
+from notmnist.synthetic import BUNDLED, synthesize
 
-REPO = Path(__file__).resolve().parents[1]
-SMALL = REPO.parent / "shared" / "data" / "notMNIST_small.tar.gz"
+SMALL = real_archive()
 
 
 def timed(source: Path, workers: int) -> tuple[float, float, float, int]:
@@ -37,7 +38,7 @@ def timed(source: Path, workers: int) -> tuple[float, float, float, int]:
     before, start = os.times(), time.perf_counter()
     result = ingest(source, workers=workers)
     after, end = os.times(), time.perf_counter()
-    return end - start, sum(after[:2]) - sum(before[:2]), sum(after[:4]) - sum(before[:4]), len(result.images)
+    return end - start, sum(after[:2]) - sum(before[:2]), sum(after[:4]) - sum(before[:4]), len(result.data.images)
 
 
 def paired(source: Path, cores: int, repeat: int) -> tuple[tuple, tuple, float]:
@@ -85,12 +86,16 @@ def main() -> None:
     parser.add_argument("--large-files", type=int, default=0, help="also time a generated archive of N files")
     args = parser.parse_args()
     cores = all_cores()
-    print(f"machine: {platform.processor() or platform.machine()}, {cores} cores available, "
-          f"load average {os.getloadavg()[0]:.1f} (other work on the machine slows the wall times)")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {cores} cores available, "
+        f"load average {os.getloadavg()[0]:.1f} (other work on the machine slows the wall times)"
+    )
     with tempfile.TemporaryDirectory(prefix="bench_ingest_") as scratch:
         sources = build_sources(Path(scratch), args.large_files)
-        header = (f"{'source':<40} {'images':>7} | {'1 worker s':>10} {'img/s':>7} {'cpu s':>6} | "
-                  f"{f'{cores} workers s':>11} {'img/s':>7} {'cpu s':>6} {'main':>5} | {'speedup':>7} {'bound':>6}")
+        header = (
+            f"{'source':<40} {'images':>7} | {'1 worker s':>10} {'img/s':>7} {'cpu s':>6} | "
+            f"{f'{cores} workers s':>11} {'img/s':>7} {'cpu s':>6} {'main':>5} | {'speedup':>7} {'bound':>6}"
+        )
         print(header)
         print("-" * len(header))
         for name, source in sources.items():
@@ -98,11 +103,16 @@ def main() -> None:
             # What an otherwise idle machine would give: the main process reads serially,
             # the rest of the work spreads over the cores (Amdahl).
             bound = cpu1 / max(main_all, cpu_all / cores)
-            print(f"{name:<40} {n:>7} | {wall1:>10.2f} {n / wall1:>7.0f} {cpu1:>6.1f} | "
-                  f"{wall_all:>11.2f} {n / wall_all:>7.0f} {cpu_all:>6.1f} {main_all:>5.1f} | "
-                  f"{speedup:>6.2f}x {bound:>5.2f}x")
-        print("cpu s: user+system of ingest and its workers; main: of the reading process alone;\n"
-              "bound: 1-worker cpu / max(main, all cpu / cores), the speedup an idle machine allows")
+            print(
+                f"{name:<40} {n:>7} | {wall1:>10.2f} {n / wall1:>7.0f} {cpu1:>6.1f} | "
+                f"{wall_all:>11.2f} {n / wall_all:>7.0f} {cpu_all:>6.1f} {main_all:>5.1f} | "
+                f"{speedup:>6.2f}x {bound:>5.2f}x"
+            )
+        print(
+            "cpu s: user+system of ingest and its workers; main: of the reading process alone;\n"
+            "bound: 1-worker cpu / max(main, all cpu / cores), the speedup an idle machine allows"
+        )
+
 
 if __name__ == "__main__":
     main()

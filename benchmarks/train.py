@@ -5,7 +5,8 @@
 For each N (synthetic float32 N x 784 rows, 10 classes, read through a memory map exactly
 as the train stage reads data/normalized), batch size 128 and 1024, and optimizer sgd,
 momentum and adagrad, prints the median seconds of one epoch of
-  - ours:   stages.train.fit_sgd (validation excluded, as in metrics/train.json);
+  - ours:   notmnist.fitting.fit_sgd with BLAS on one thread, as the train stage runs it
+            (validation excluded, as in metrics/train.json);
   - torch:  the same softmax regression, batches and optimizer with torch.optim
             (2 threads; skipped when torch is not installed);
 next to the floor: the time to read the training matrix twice (an epoch must read every
@@ -16,6 +17,7 @@ per-round ratios. floor1t (one thread) is shown once per N for reference. The la
 is how much faster two threads run the batch products than one, to read the ratios above
 with: on a shared machine the second core is often worth less than a whole one.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,8 +27,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import stages.train as train  # isort: skip  (sets the BLAS thread count before numpy loads)
 import numpy as np
+
+from notmnist import fitting, parallel
 
 OPTIMIZERS = ("sgd", "momentum", "adagrad")
 BATCHES = (128, 1024)
@@ -39,7 +42,7 @@ def synthetic(n: int, folder: Path) -> tuple[np.ndarray, np.ndarray]:
     path = folder / f"x{n}.npy"
     out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, 784))
     for start in range(0, n, 50_000):
-        out[start:start + 50_000] = rng.standard_normal((min(50_000, n - start), 784), dtype=np.float32)
+        out[start : start + 50_000] = rng.standard_normal((min(50_000, n - start), 784), dtype=np.float32)
     out.flush()
     del out
     return np.load(path, mmap_mode="r"), rng.integers(0, 10, n)
@@ -82,11 +85,27 @@ def core_scaling(rounds: int = 3) -> float:
 
 def ours(X, y, Xv, yv, optimizer: str, batch: int) -> float:
     """Seconds of one epoch of the train stage's loop."""
-    p = {"optimizer": optimizer, "learning_rate": RATES[optimizer], "schedule": "constant",
-         "decay_rate": 0.5, "decay_epochs": 1.0, "staircase": False, "momentum": 0.9, "rho": 0.99,
-         "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-8, "batch_size": batch, "epochs": 1,
-         "patience": 0, "l2": 0.01, "init_sigma": 0.01, "seed": 0}
-    return train.fit_sgd(X, y, Xv, yv, 10, p, progress=False).seconds_per_epoch
+    settings = {
+        "optimizer": optimizer,
+        "learning_rate": RATES[optimizer],
+        "schedule": "constant",
+        "decay_rate": 0.5,
+        "decay_epochs": 1.0,
+        "staircase": False,
+        "momentum": 0.9,
+        "rho": 0.99,
+        "beta1": 0.9,
+        "beta2": 0.999,
+        "epsilon": 1e-8,
+        "batch_size": batch,
+        "epochs": 1,
+        "patience": 0,
+        "l2": 0.01,
+        "init_sigma": 0.01,
+        "seed": 0,
+    }
+    with parallel.blas_threads(1):
+        return fitting.fit_sgd(X, y, Xv, yv, 10, settings, progress=False).seconds_per_epoch
 
 
 def pytorch(torch, Xt, yt, optimizer: str, batch: int):
@@ -94,14 +113,16 @@ def pytorch(torch, Xt, yt, optimizer: str, batch: int):
     cross-entropy + L2, backward, step); yields the seconds of each."""
     W = (0.01 * torch.randn(784, 10)).requires_grad_()
     b = torch.zeros(10, requires_grad=True)
-    opt = {"sgd": lambda: torch.optim.SGD([W, b], lr=RATES["sgd"]),
-           "momentum": lambda: torch.optim.SGD([W, b], lr=RATES["momentum"], momentum=0.9),
-           "adagrad": lambda: torch.optim.Adagrad([W, b], lr=RATES["adagrad"])}[optimizer]()
+    opt = {
+        "sgd": lambda: torch.optim.SGD([W, b], lr=RATES["sgd"]),
+        "momentum": lambda: torch.optim.SGD([W, b], lr=RATES["momentum"], momentum=0.9),
+        "adagrad": lambda: torch.optim.Adagrad([W, b], lr=RATES["adagrad"]),
+    }[optimizer]()
     while True:
         started = time.perf_counter()
         order = torch.randperm(len(Xt))
         for start in range(0, len(Xt), batch):
-            idx = order[start:start + batch]
+            idx = order[start : start + batch]
             loss = torch.nn.functional.cross_entropy(Xt[idx] @ W + b, yt[idx]) + 0.005 * (W * W).sum()
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -121,10 +142,14 @@ def main() -> None:
         torch.set_num_threads(args.torch_threads)
     except ImportError:
         torch = None
-    print(f"seconds per epoch, median of {args.epochs} rounds of (floor, ours, torch); "
-          f"floor = reading the matrix twice; torch with {args.torch_threads} threads")
-    print(f"{'N':>8} {'batch':>5} {'optimizer':>9} {'ours':>7} {'torch':>7} {'ours/torch':>10} "
-          f"{'floor2t':>7} {'floor1t':>7} {'ours/floor2t':>12}")
+    print(
+        f"seconds per epoch, median of {args.epochs} rounds of (floor, ours, torch); "
+        f"floor = reading the matrix twice; torch with {args.torch_threads} threads"
+    )
+    print(
+        f"{'N':>8} {'batch':>5} {'optimizer':>9} {'ours':>7} {'torch':>7} {'ours/torch':>10} "
+        f"{'floor2t':>7} {'floor1t':>7} {'ours/floor2t':>12}"
+    )
     median = statistics.median
     with tempfile.TemporaryDirectory() as folder:
         for n in args.sizes:
@@ -137,17 +162,19 @@ def main() -> None:
             for batch in BATCHES:
                 for name in OPTIMIZERS:
                     theirs = pytorch(torch, Xt, yt, name, batch) if torch else None
-                    rounds = [(read_twice(X, 2), ours(X, y, Xv, yv, name, batch),
-                               next(theirs) if theirs else float("nan"))
-                              for _ in range(args.epochs)]
+                    rounds = [
+                        (read_twice(X, 2), ours(X, y, Xv, yv, name, batch), next(theirs) if theirs else float("nan"))
+                        for _ in range(args.epochs)
+                    ]
                     floor, mine, other = (median(column) for column in zip(*rounds))
                     ratio = median(m / f for f, m, _ in rounds)
-                    print(f"{n:>8} {batch:>5} {name:>9} {mine:>7.3f} {other:>7.3f} "
-                          f"{mine / other:>10.2f} {floor:>7.3f} {floor1:>7.3f} {ratio:>12.1f}",
-                          flush=True)
+                    print(
+                        f"{n:>8} {batch:>5} {name:>9} {mine:>7.3f} {other:>7.3f} "
+                        f"{mine / other:>10.2f} {floor:>7.3f} {floor1:>7.3f} {ratio:>12.1f}",
+                        flush=True,
+                    )
             del X
-    print(f"two threads over one on the batch products, same run: {core_scaling():.2f}x "
-          f"(2.00 = a whole second core)")
+    print(f"two threads over one on the batch products, same run: {core_scaling():.2f}x (2.00 = a whole second core)")
 
 
 if __name__ == "__main__":

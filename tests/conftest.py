@@ -1,15 +1,15 @@
-"""Shared fixtures. Tests run from the repository root (`python -m pytest`)."""
-from pathlib import Path
+"""Fixtures. Tests run from the repository root: `python -m pytest`."""
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-# The real notMNIST_small repack, used in place when present (never copied into the repo).
-NOTMNIST_SMALL = REPO.parent / "shared" / "data" / "notMNIST_small.tar.gz"
+from notmnist.contracts import real_archive
 
 
 @pytest.fixture
-def notmnist_small() -> Path:
-    if not NOTMNIST_SMALL.exists():
-        pytest.skip(f"{NOTMNIST_SMALL} not present")
-    return NOTMNIST_SMALL
+def notmnist_small():
+    """The real notMNIST_small archive, used in place (never copied): $NOTMNIST_SMALL, or
+    notMNIST_small.tar.gz at the repository root. Tests that need it skip without it."""
+    path = real_archive()
+    if not path.exists():
+        pytest.skip(f"{path} not present (set NOTMNIST_SMALL to the real notMNIST_small.tar.gz)")
+    return path

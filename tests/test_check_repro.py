@@ -1,26 +1,31 @@
-"""The reproduction check on small hand-made results in a temporary git repository."""
+"""tools.check_repro on small hand-made results in a temporary git repository."""
+
 import copy
 import hashlib
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from stages.check_repro import check, compare_metrics
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.helpers import commit, git, run_tool
+from tools.check_repro import check, compare_metrics
 
 METRICS = {
     "metrics/split.json": ("split", {"train": {"n": 700}, "valid": {"n": 150}, "leaks": {"exact": 0}}),
-    "metrics/train.json": ("train", {"epochs_run": 12, "best_epoch": 9, "seconds_per_epoch": 0.41,
-                                     "valid": {"accuracy": 0.873, "loss": 0.452}}),
-    "metrics/evaluate.json": ("evaluate", {"accuracy": 0.861, "log_loss": 0.47,
-                                           "accuracy_ci95": [0.84, 0.88],
-                                           "per_class": {"A": {"precision": 0.9, "recall": 0.8}}}),
+    "metrics/train.json": (
+        "train",
+        {"epochs_run": 12, "best_epoch": 9, "seconds_per_epoch": 0.41, "valid": {"accuracy": 0.873, "loss": 0.452}},
+    ),
+    "metrics/evaluate.json": (
+        "evaluate",
+        {
+            "accuracy": 0.861,
+            "log_loss": 0.47,
+            "accuracy_ci95": [0.84, 0.88],
+            "per_class": {"A": {"precision": 0.9, "recall": 0.8}},
+        },
+    ),
 }
 
 
@@ -28,20 +33,26 @@ def md5(data: bytes) -> str:
     return hashlib.md5(data).hexdigest()
 
 
-def write_results(root: Path, metrics: dict, split_md5: str = "0" * 32 + ".dir",
-                  train_py: str = "a" * 32) -> None:
+def write_results(root: Path, metrics: dict, split_md5: str = "0" * 32 + ".dir", train_py: str = "a" * 32) -> None:
     """Metrics files and the dvc.lock that records them, as `dvc repro` would leave them."""
     stages = {
-        "split": {"cmd": "python -m stages.split",
-                  "deps": [{"path": "data/ingested", "md5": "1" * 32 + ".dir"}],
-                  "params": {"params.yaml": {"split": {"seed": 0}}},
-                  "outs": [{"path": "data/split", "md5": split_md5}]},
-        "train": {"cmd": "python -m stages.train",
-                  "deps": [{"path": "stages/train.py", "md5": train_py}],
-                  "params": {"params.yaml": {"train": {"optimizer": "momentum"}}},
-                  "outs": [{"path": "models/model.npz", "md5": "2" * 32}]},
-        "evaluate": {"cmd": "python -m stages.evaluate",
-                     "deps": [{"path": "models/model.npz", "md5": "2" * 32}], "outs": []},
+        "split": {
+            "cmd": "python -m stages.split",
+            "deps": [{"path": "data/ingested", "md5": "1" * 32 + ".dir"}],
+            "params": {"params.yaml": {"split": {"seed": 0}}},
+            "outs": [{"path": "data/split", "md5": split_md5}],
+        },
+        "train": {
+            "cmd": "python -m stages.train",
+            "deps": [{"path": "stages/train.py", "md5": train_py}],
+            "params": {"params.yaml": {"train": {"optimizer": "momentum"}}},
+            "outs": [{"path": "models/model.npz", "md5": "2" * 32}],
+        },
+        "evaluate": {
+            "cmd": "python -m stages.evaluate",
+            "deps": [{"path": "models/model.npz", "md5": "2" * 32}],
+            "outs": [],
+        },
     }
     for path, (stage, values) in metrics.items():
         data = (json.dumps(values, indent=2) + "\n").encode()
@@ -51,14 +62,8 @@ def write_results(root: Path, metrics: dict, split_md5: str = "0" * 32 + ".dir",
     (root / "dvc.lock").write_text(yaml.safe_dump({"schema": "2.0", "stages": stages}))
 
 
-def git(root: Path, *args: str) -> None:
-    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=root,
-                   check=True, capture_output=True)
-
-
 def commit_all(root: Path) -> None:
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "results")
+    commit(root, "results")
 
 
 @pytest.fixture
@@ -69,10 +74,8 @@ def repo(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def run_check(root: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "stages.check_repro"], cwd=root, env=env,
-                          capture_output=True, text=True, timeout=60)
+def run_check(root: Path):
+    return run_tool(root, "check_repro")
 
 
 def with_value(path: str, key: str, value) -> dict:
@@ -115,7 +118,11 @@ def test_model_accuracy_within_half_a_point_passes_beyond_fails(repo):
     write_results(repo, with_value("metrics/evaluate.json", "accuracy", 0.85))
     (drift,) = check(repo)[0]
     assert (drift.file, drift.key, drift.committed, drift.reproduced) == (
-        "metrics/evaluate.json", "accuracy", 0.861, 0.85)
+        "metrics/evaluate.json",
+        "accuracy",
+        0.861,
+        0.85,
+    )
     assert drift.tolerance == "±0.005"
 
 
@@ -144,8 +151,11 @@ def test_a_data_stage_output_with_another_hash_fails(repo):
 
 def test_the_built_in_data_lock_is_checked_too_and_its_outputs_exactly(repo):
     def synthesize_lock(md5: str) -> str:
-        stage = {"cmd": "python -m stages.synthesize", "params": {"params.yaml": {"synthesize.seed": 0}},
-                 "outs": [{"path": "data/raw/synthetic", "md5": md5}]}
+        stage = {
+            "cmd": "python -m stages.synthesize",
+            "params": {"params.yaml": {"synthesize.seed": 0}},
+            "outs": [{"path": "data/raw/synthetic", "md5": md5}],
+        }
         return yaml.safe_dump({"schema": "2.0", "stages": {"synthesize": stage}})
 
     (repo / "builtin").mkdir()
@@ -195,5 +205,9 @@ def test_a_metric_edited_and_committed_without_reproducing_is_named_from_the_rec
     commit_all(repo)  # dvc.lock still records the original file
     (drift,) = check(repo)[0]
     assert (drift.file, drift.key, drift.committed, drift.reproduced) == (
-        "metrics/train.json", "valid.accuracy", 0.99, 0.873)
+        "metrics/train.json",
+        "valid.accuracy",
+        0.99,
+        0.873,
+    )
     assert "edited by hand" in drift.tolerance

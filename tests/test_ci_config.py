@@ -1,13 +1,14 @@
 """The GitHub workflow and .ci/run are valid and only call commands that exist."""
+
 import importlib.util
 import shlex
 import subprocess
-from pathlib import Path
 
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.helpers import REPO
+
 WORKFLOW = REPO / ".github" / "workflows" / "reproduce.yml"
 CI_RUN = REPO / ".ci" / "run"
 TEST_COMMAND = "python -m pytest"  # README's test command
@@ -35,14 +36,14 @@ def check_command(argv: list[str]) -> None:
     elif program in ("python", "python3") and args[0] == "-m":
         module = args[1]
         assert module == "venv" or importlib.util.find_spec(module), f"no module {module}"
-        if module.startswith("stages."):
+        if module.startswith(("stages.", "tools.")):
             assert (REPO / (module.replace(".", "/") + ".py")).exists()
     elif program == "pip":
         assert args[0] == "install" and ("-r" in args or args[-1].startswith("torch==")), argv
         if "-r" in args:
             assert (REPO / args[args.index("-r") + 1]).exists()
     else:
-        assert program in ("apt-get", "git", "echo", "cd", "set", "export", ".", "if", "fi", "then", "ls"), argv
+        assert program in ("apt-get", "git", "echo", "cd", "set", "export", ".", "ruff"), argv
 
 
 @pytest.fixture(scope="module")
@@ -71,9 +72,17 @@ def test_workflow_checks_out_full_history_on_python_311_with_the_fonts_and_a_pip
 def test_workflow_tests_reproduces_checks_and_uploads_metrics_in_that_order(workflow):
     steps = workflow["jobs"]["reproduce"]["steps"]
     runs = [s.get("run", "") for s in steps]
-    order = [next(i for i, r in enumerate(runs) if needle in r) for needle in
-             ("pip install -r requirements.txt", TEST_COMMAND, "dvc repro --force",
-              "python -m stages.check_repro", "dvc metrics diff --md")]
+    order = [
+        next(i for i, r in enumerate(runs) if needle in r)
+        for needle in (
+            "pip install -r requirements.txt",
+            "ruff check .",
+            TEST_COMMAND,
+            "dvc repro --force",
+            "python -m tools.check_repro",
+            "dvc metrics diff --md",
+        )
+    ]
     assert order == sorted(order)
     assert any("GITHUB_STEP_SUMMARY" in r and "dvc params diff main --md" in r for r in runs)
     upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact@"))
@@ -86,13 +95,19 @@ def test_every_workflow_command_exists(workflow):
             check_command(argv)
 
 
-def test_ci_run_is_valid_bash_and_runs_the_tests_then_the_reproduction_check():
+def test_ci_run_is_valid_bash_and_runs_lint_the_tests_then_the_reproduction_check():
     subprocess.run(["bash", "-n", str(CI_RUN)], check=True)
     text = CI_RUN.read_text()
     assert f". .venv/bin/activate && {TEST_COMMAND}" in text
     lines = [" ".join(argv) for argv in commands(text)]
-    assert lines.index(TEST_COMMAND) < lines.index("dvc repro --force") \
-        < lines.index("python -m stages.check_repro")
+    assert (
+        lines.index("ruff check .")
+        < lines.index("ruff format --check .")
+        < lines.index(TEST_COMMAND)
+        < lines.index("dvc repro --force")
+        < lines.index("python -m tools.check_repro")
+    )
+    assert "pip install -q --no-compile torch==2.13.0" in lines, "the PyTorch reference tests must run in CI"
     for argv in commands(text):
         if argv[0] in ("dvc", "python", "python3", "pip"):
             check_command(argv)

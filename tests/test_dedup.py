@@ -1,4 +1,5 @@
-"""Hashing, candidate search, the audit's exact pair search and union-find (stages.dedup)."""
+"""Hashing, candidate search, the audit's exact pair search and union-find (notmnist.dedup)."""
+
 import numpy as np
 import pytest
 import scipy.fft
@@ -6,32 +7,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from stages import dedup
-
-
-def brute_force_pairs(images, side, max_l1):
-    """Every (i < j) pair on different sides (>= 0) within pixel L1 max_l1, the slow way."""
-    rows = images.reshape(len(images), -1).astype(np.int64)
-    found = set()
-    for i in range(len(rows)):
-        dist = np.abs(rows[i + 1:] - rows[i]).sum(axis=1)
-        for j in np.flatnonzero(dist <= max_l1) + i + 1:
-            if side[i] != side[j] and min(side[i], side[j]) >= 0:
-                found.add((i, int(j)))
-    return found
-
-
-def near_blank_pairs(rng, n_pairs):
-    """Low-contrast images and copies at mean |difference| <= 2: the DCT hash is unstable here."""
-    base = rng.integers(120, 124, (n_pairs, 28, 28)).astype(np.int16)
-    copy = base + rng.integers(-2, 3, base.shape)
-    return np.concatenate([base, copy]).astype(np.uint8)
+from notmnist import dedup
+from tests.helpers import brute_force_pairs, near_blank_pairs
 
 
 @settings(max_examples=30, deadline=None)
-@given(arrays(np.uint8, st.tuples(st.integers(1, 12), st.just(28), st.just(28)),
-              elements=st.integers(0, 3)),
-       st.data())
+@given(arrays(np.uint8, st.tuples(st.integers(1, 12), st.just(28), st.just(28)), elements=st.integers(0, 3)), st.data())
 def test_exact_hashes_are_equal_exactly_for_equal_pixels(images, data):
     copies = data.draw(st.lists(st.integers(0, len(images) - 1), max_size=5))
     images = np.concatenate([images, images[copies]])
@@ -60,7 +41,7 @@ def test_low_dct_basis_gives_the_low_corner_of_dctn():
 
 def test_hash_candidates_skip_pairs_too_many_bits_apart():
     base = np.uint64(0x0123456789ABCDEF)
-    near = base ^ np.uint64(0b111 << 60)                        # 3 bits apart, in band 3
+    near = base ^ np.uint64(0b111 << 60)  # 3 bits apart, in band 3
     far = base ^ np.uint64(((1 << dedup.MAX_HAMMING + 1) - 1) << 16)  # 13 bits, in band 1
     pairs = dedup.hash_candidates(np.array([base, near, far], dtype=np.uint64))
     assert pairs.tolist() == [[0, 1]]
@@ -71,10 +52,9 @@ def test_hash_candidates_skip_pairs_too_many_bits_apart():
 def test_pairs_sharing_key_finds_every_pair_in_small_buckets(keys):
     keys = np.array(keys, dtype=np.int64)
     if len(keys) and np.bincount(keys).max() > dedup.WINDOW + 1:
-        keys = keys[:dedup.WINDOW + 1]
+        keys = keys[: dedup.WINDOW + 1]
     pairs = dedup.unique_pairs(dedup.pairs_sharing_key(keys, np.zeros_like(keys)))
-    expected = {(i, j) for i in range(len(keys)) for j in range(i + 1, len(keys))
-                if keys[i] == keys[j]}
+    expected = {(i, j) for i in range(len(keys)) for j in range(i + 1, len(keys)) if keys[i] == keys[j]}
     assert set(map(tuple, pairs.tolist())) == expected
 
 
@@ -119,9 +99,9 @@ def test_close_pairs_finds_a_pair_exactly_at_the_threshold_spread_over_two_wide_
     rng = np.random.default_rng(3)
     a = rng.integers(0, 200, (28, 28)).astype(np.uint8)
     at, beyond = a.copy(), a.copy()
-    at[:7, 7:21] += 16          # 7 x 7 blocks 1 and 2 (wide blocks 0 and 1) +784 each: L1 1568
+    at[:7, 7:21] += 16  # 7 x 7 blocks 1 and 2 (wide blocks 0 and 1) +784 each: L1 1568
     beyond[:7, 7:21] += 16
-    beyond[27, 27] += 1         # L1 = 1569
+    beyond[27, 27] += 1  # L1 = 1569
     images = np.stack([a, at, a, beyond])
     pairs, dist = dedup.close_pairs(images, np.array([0, 1, 0, 1]), max_l1=1568)
     assert pairs.tolist() == [[0, 1], [1, 2]] and dist.tolist() == [1568, 1568]
@@ -131,7 +111,7 @@ def test_near_pairs_keeps_only_pairs_within_the_pixel_threshold():
     rng = np.random.default_rng(2)
     a = rng.integers(0, 256, (1, 28, 28)).astype(np.uint8)
     close = a.copy()
-    close[0, :2, :] ^= 1                       # L1 = 56
+    close[0, :2, :] ^= 1  # L1 = 56
     far = 255 - a
     images = np.concatenate([a, close, far])
     pairs = dedup.near_pairs(images, np.array([[0, 1], [0, 2], [1, 2]]), max_l1=56)

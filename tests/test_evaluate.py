@@ -1,30 +1,42 @@
-"""Stage evaluate: metrics checked against formulas and scikit-learn; outputs as DESIGN.md says."""
+"""Stage evaluate (notmnist.metrics, notmnist.pictures): metrics checked against formulas and
+scikit-learn; outputs as docs/design.md says."""
+
 import json
-import os
 
 import numpy as np
 import pandas as pd
 import pytest
-import scipy.stats
-import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from stages import evaluate, pictures
-from stages.io import ParamError, UserError
-from stages.softmax import log_softmax
-from tests.toy_run import CLASSES, write_toy_run
+from notmnist import metrics as scores
+from notmnist import pictures
+from notmnist.softmax import log_softmax
+from tests.helpers import CLASSES, TOY_EVALUATE, error_line, run_stage, write_params, write_toy_run
 
-OUTPUTS = ["evaluate.json", "predictions.csv", "confusion.csv", "calibration.csv",
-           "weights.png", "mistakes.png", "confusion.png"]
+OUTPUTS = [
+    "evaluate.json",
+    "predictions.csv",
+    "confusion.csv",
+    "calibration.csv",
+    "weights.png",
+    "mistakes.png",
+    "confusion.png",
+]
 
 
 @pytest.fixture
-def toy(tmp_path, monkeypatch):
-    arrays = write_toy_run(tmp_path)
-    monkeypatch.chdir(tmp_path)
-    return arrays
+def toy(tmp_path):
+    return {**write_toy_run(tmp_path), "root": tmp_path}
+
+
+def evaluate(toy):
+    return run_stage(toy["root"], "evaluate", check=True)
+
+
+def read_metrics(toy, name):
+    return (toy["root"] / "metrics" / name).read_bytes()
 
 
 def random_run(seed, n=400, k=10):
@@ -35,24 +47,15 @@ def random_run(seed, n=400, k=10):
     return log_softmax(logits), labels
 
 
-@pytest.mark.parametrize("k, n", [(45, 50), (0, 20), (20, 20), (1, 3), (812, 1000), (2699, 2699)])
-def test_wilson_interval_matches_scipy(k, n):
-    reference = scipy.stats.binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
-    lo, hi = evaluate.wilson_interval(k, n)
-    assert lo == pytest.approx(reference.low, abs=1e-12)
-    assert hi == pytest.approx(reference.high, abs=1e-12)
-    assert lo <= k / n <= hi
-
-
 def test_per_class_scores_match_scikit_learn_including_a_class_never_predicted():
     metrics = pytest.importorskip("sklearn.metrics")
     rng = np.random.default_rng(1)
     actual = rng.integers(0, 4, 300)
     predicted = np.where(rng.random(300) < 0.7, actual, rng.integers(0, 3, 300))  # class 3 only by luck
     predicted[predicted == 3] = 0
-    matrix = evaluate.confusion_matrix(actual, predicted, 4)
+    matrix = scores.confusion_matrix(actual, predicted, 4)
     np.testing.assert_array_equal(matrix, metrics.confusion_matrix(actual, predicted, labels=range(4)))
-    table = evaluate.per_class_scores(matrix, list("abcd"))
+    table = scores.per_class_scores(matrix, list("abcd"))
     p, r, f, s = metrics.precision_recall_fscore_support(actual, predicted, labels=range(4), zero_division=0)
     np.testing.assert_allclose(table["precision"], p)
     np.testing.assert_allclose(table["recall"], r)
@@ -64,7 +67,9 @@ def test_per_class_scores_match_scikit_learn_including_a_class_never_predicted()
 def test_accuracy_log_loss_and_macro_f1_match_scikit_learn():
     metrics = pytest.importorskip("sklearn.metrics")
     log_proba, labels = random_run(2)
-    result, _, _ = evaluate.evaluate(log_proba, labels, CLASSES, calibration_bins=10, n_confusions=3)
+    result = scores.evaluate(
+        log_proba, labels, CLASSES, np.arange(len(labels)), calibration_bins=10, n_confusions=3, n_mistakes=5
+    ).metrics
     proba = np.exp(log_proba.astype(np.float64))
     proba /= proba.sum(axis=1, keepdims=True)  # float32 log-softmax: sums off by ~1e-7
     predicted = proba.argmax(axis=1)
@@ -79,28 +84,55 @@ def test_calibration_error_of_a_hand_worked_example():
     # ECE = 0.5 * |0.8 - 0.95| + 0.5 * |0.5 - 0.25| = 0.075 + 0.125
     confidence = np.r_[np.full(10, 0.95), np.full(10, 0.25)]
     correct = np.r_[np.arange(10) < 8, np.arange(10) < 5]
-    table, ece = evaluate.calibration(confidence, correct, n_bins=10)
+    table, ece = scores.calibration(confidence, correct, n_bins=10)
     assert ece == pytest.approx(0.2)
     assert table["count"].tolist() == [10, 10]
     assert table["bin_low"].tolist() == pytest.approx([0.2, 0.9])
     assert table["accuracy"].tolist() == pytest.approx([0.5, 0.8])
 
 
+def test_calibration_error_weights_each_bin_by_its_share_of_predictions():
+    # 30 at 0.95 with 27 right (gap 0.05), 10 at 0.25 with 5 right (gap 0.25):
+    # ECE = 30/40 * 0.05 + 10/40 * 0.25 = 0.1 (an unweighted mean of the bins would be 0.15)
+    confidence = np.r_[np.full(30, 0.95), np.full(10, 0.25)]
+    correct = np.r_[np.arange(30) < 27, np.arange(10) < 5]
+    assert scores.calibration(confidence, correct, n_bins=10)[1] == pytest.approx(0.1)
+
+
+def test_a_confidence_on_a_bin_edge_falls_in_the_bin_it_closes():
+    # bins are ((b-1)/B, b/B]: 0.5 closes the bin (0.4, 0.5], and 1.0 the last one
+    table, _ = scores.calibration(np.array([0.5, 0.5, 1.0]), np.array([True, False, True]), n_bins=10)
+    assert table["bin_low"].tolist() == pytest.approx([0.4, 0.9])
+    assert table["count"].tolist() == [2, 1]
+
+
+def brute_force_ece(confidence, correct, n_bins):
+    """ECE by its definition, one bin at a time: ((b-1)/B, b/B], the first bin from 0."""
+    total = 0.0
+    for b in range(n_bins):
+        low, high = b / n_bins, (b + 1) / n_bins
+        members = [i for i, c in enumerate(confidence) if (low < c or b == 0) and c <= high]
+        if members:
+            accuracy = np.mean([correct[i] for i in members])
+            total += len(members) / len(confidence) * abs(accuracy - np.mean([confidence[i] for i in members]))
+    return total
+
+
 @settings(max_examples=50, deadline=None)
-@given(st.lists(st.tuples(st.floats(0.1, 1.0), st.booleans()), min_size=1, max_size=60),
-       st.integers(1, 20))
+@given(st.lists(st.tuples(st.floats(0.1, 1.0), st.booleans()), min_size=1, max_size=60), st.integers(1, 20))
 def test_every_prediction_falls_in_exactly_one_calibration_bin(pairs, n_bins):
     confidence, correct = map(np.array, zip(*pairs))
-    table, ece = evaluate.calibration(confidence, correct, n_bins)
+    table, ece = scores.calibration(confidence, correct, n_bins)
     assert table["count"].sum() == len(confidence)
-    assert ((table["bin_low"] <= table["confidence"] + 1e-12)
-            & (table["confidence"] <= table["bin_high"] + 1e-12)).all()
-    assert 0.0 <= ece <= 1.0
+    assert (
+        (table["bin_low"] <= table["confidence"] + 1e-12) & (table["confidence"] <= table["bin_high"] + 1e-12)
+    ).all()
+    assert ece == pytest.approx(brute_force_ece(confidence, correct, n_bins), abs=1e-12)
 
 
 def test_top_confusions_are_the_largest_off_diagonal_cells_first():
     matrix = np.array([[50, 7, 0], [2, 40, 9], [0, 0, 30]])
-    assert evaluate.top_confusions(matrix, list("abc"), 5) == [
+    assert scores.top_confusions(matrix, list("abc"), 5) == [
         {"actual": "b", "predicted": "c", "count": 9},
         {"actual": "a", "predicted": "b", "count": 7},
         {"actual": "b", "predicted": "a", "count": 2},
@@ -108,15 +140,15 @@ def test_top_confusions_are_the_largest_off_diagonal_cells_first():
 
 
 def test_stage_writes_the_contracted_metrics_and_tables(toy):
-    evaluate.main()
-    metrics = json.loads(open("metrics/evaluate.json").read())
+    evaluate(toy)
+    metrics = json.loads(read_metrics(toy, "evaluate.json"))
     lo, hi = metrics["accuracy_ci95"]
     assert lo < metrics["accuracy"] < hi
     assert set(metrics["per_class"]) == set(CLASSES)
     assert set(metrics["per_class"]["A"]) >= {"precision", "recall", "f1"}
     assert metrics["log_loss"] > 0 and 0 <= metrics["ece"] <= 1
 
-    predictions = pd.read_csv("metrics/predictions.csv")
+    predictions = pd.read_csv(toy["root"] / "metrics/predictions.csv")
     assert list(predictions.columns) == ["index", "label", "predicted", "confidence"]
     # index points at the ingested image whose label is `label`
     np.testing.assert_array_equal(predictions["index"], toy["test_rows"])
@@ -124,7 +156,7 @@ def test_stage_writes_the_contracted_metrics_and_tables(toy):
     assert metrics["accuracy"] == pytest.approx((predictions["label"] == predictions["predicted"]).mean())
     assert predictions["confidence"].between(0.1, 1.0).all()
 
-    confusion = pd.read_csv("metrics/confusion.csv")
+    confusion = pd.read_csv(toy["root"] / "metrics/confusion.csv")
     assert list(confusion.columns) == ["actual", "predicted"]
     assert len(confusion) == metrics["n"] == len(toy["test_rows"])
     top = metrics["top_confusions"][0]
@@ -133,70 +165,67 @@ def test_stage_writes_the_contracted_metrics_and_tables(toy):
 
 
 def test_stage_predictions_agree_with_the_model_applied_directly(toy):
-    evaluate.main()
-    predictions = pd.read_csv("metrics/predictions.csv")
-    x = np.load("data/normalized/test_x.npy", allow_pickle=False).astype(np.float64)
+    evaluate(toy)
+    predictions = pd.read_csv(toy["root"] / "metrics/predictions.csv")
+    x = np.load(toy["root"] / "data/normalized/test_x.npy", allow_pickle=False).astype(np.float64)
     expected = (x @ toy["W"] + toy["b"]).argmax(axis=1)
     assert (predictions["predicted"] == np.array(CLASSES)[expected]).mean() > 0.99  # float32 ties aside
 
 
 def test_stage_draws_ten_templates_and_the_most_confident_mistakes(toy):
-    evaluate.main()
-    predictions = pd.read_csv("metrics/predictions.csv")
+    evaluate(toy)
+    predictions = pd.read_csv(toy["root"] / "metrics/predictions.csv")
     n_wrong = int((predictions["label"] != predictions["predicted"]).sum())
     assert 0 < n_wrong
     for name in ["weights.png", "mistakes.png", "confusion.png"]:
-        with Image.open(f"metrics/{name}") as im:
+        with Image.open(toy["root"] / "metrics" / name) as im:
             assert im.format == "PNG" and min(im.size) > 200
     # fewer mistakes shown -> a smaller montage: the picture really holds n_mistakes tiles
-    with Image.open("metrics/mistakes.png") as im:
+    with Image.open(toy["root"] / "metrics/mistakes.png") as im:
         big = im.size[1]
-    write_params(n_mistakes=3)
-    evaluate.main()
-    with Image.open("metrics/mistakes.png") as im:
+    set_evaluate(toy, n_mistakes=3)
+    evaluate(toy)
+    with Image.open(toy["root"] / "metrics/mistakes.png") as im:
         assert im.size[1] < big
 
 
 def test_stage_outputs_are_byte_identical_when_run_twice(toy):
-    evaluate.main()
-    first = {name: open(f"metrics/{name}", "rb").read() for name in OUTPUTS}
-    evaluate.main()
-    assert first == {name: open(f"metrics/{name}", "rb").read() for name in OUTPUTS}
+    evaluate(toy)
+    first = {name: read_metrics(toy, name) for name in OUTPUTS}
+    evaluate(toy)
+    assert first == {name: read_metrics(toy, name) for name in OUTPUTS}
 
 
-def write_params(**override):
-    values = {"n_mistakes": 12, "calibration_bins": 10, "n_confusions": 5, **override}
-    open("params.yaml", "w").write(yaml.safe_dump({"evaluate": values}))
+def set_evaluate(toy, **override):
+    write_params(toy["root"], {"evaluate": {**TOY_EVALUATE, **override}})
 
 
-@pytest.mark.parametrize("override, name", [
-    ({"n_mistakes": -1}, "evaluate.n_mistakes"),
-    ({"n_mistakes": "ten"}, "evaluate.n_mistakes"),
-    ({"calibration_bins": 0}, "evaluate.calibration_bins"),
-    ({"n_confusion": 3}, "evaluate.n_confusion"),
-])
+@pytest.mark.parametrize(
+    "override, name",
+    [
+        ({"n_mistakes": -1}, "evaluate.n_mistakes"),
+        ({"n_mistakes": "ten"}, "evaluate.n_mistakes"),
+        ({"calibration_bins": 0}, "evaluate.calibration_bins"),
+        ({"n_confusion": 3}, "evaluate.n_confusion"),
+    ],
+)
 def test_bad_params_are_named_and_leave_outputs_untouched(toy, override, name):
-    evaluate.main()
-    before = open("metrics/evaluate.json", "rb").read()
-    write_params(**override)
-    with pytest.raises(ParamError, match=name):
-        evaluate.main()
-    assert open("metrics/evaluate.json", "rb").read() == before
+    evaluate(toy)
+    before = read_metrics(toy, "evaluate.json")
+    set_evaluate(toy, **override)
+    assert name in error_line(run_stage(toy["root"], "evaluate"))
+    assert read_metrics(toy, "evaluate.json") == before
 
 
-def test_assignment_that_does_not_match_the_test_arrays_is_refused_before_writing(toy):
-    table = pd.read_csv("data/split/assignment.csv")
-    table.loc[table["split"] == "test", "split"] = "valid"
-    table.loc[table.index < len(toy["test_rows"]), "split"] = "test"  # same count, other images
-    table.to_csv("data/split/assignment.csv", index=False)
-    with pytest.raises(UserError, match="assignment.csv"):
-        evaluate.main()
-    assert not os.path.exists("metrics/evaluate.json")
+def test_test_indices_that_do_not_match_the_test_arrays_are_refused_before_writing(toy):
+    np.save(toy["root"] / "data/normalized/test_index.npy", toy["test_rows"][:-1])
+    message = error_line(run_stage(toy["root"], "evaluate"))
+    assert "data/normalized/test_*.npy" in message and "dvc repro normalize" in message
+    assert not (toy["root"] / "metrics/evaluate.json").exists()
 
 
 def test_diverging_colours_run_blue_white_red():
-    assert pictures.diverging(np.array([-1.0, 0.0, 1.0])).tolist() == [
-        [30, 70, 200], [255, 255, 255], [200, 30, 30]]
+    assert pictures.diverging(np.array([-1.0, 0.0, 1.0])).tolist() == [[30, 70, 200], [255, 255, 255], [200, 30, 30]]
 
 
 def test_montage_shows_each_glyph_pixel_as_a_scale_by_scale_block():
@@ -206,7 +235,7 @@ def test_montage_shows_each_glyph_pixel_as_a_scale_by_scale_block():
     black = np.argwhere((image == 0).all(axis=-1))
     top, left = black.min(axis=0)
     assert tuple(black.max(axis=0) - black.min(axis=0)) == (111, 111)  # the 28x28 tile, 4x larger
-    block = image[top:top + 112, left:left + 112].min(axis=-1)
+    block = image[top : top + 112, left : left + 112].min(axis=-1)
     assert np.argwhere(block == 255).tolist() == [[20 + i, 28 + j] for i in range(4) for j in range(4)]
 
 

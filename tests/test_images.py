@@ -1,29 +1,15 @@
-"""stages.images.to_glyph: every odd image is converted to 28x28 gray or skipped with a reason."""
+"""notmnist.images.to_glyph: every odd image is converted to 28x28 gray or skipped with a reason."""
+
 import io
-import struct
-import zlib
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
-from stages.images import SkippedImage, decode_many, to_glyph
-
-
-def encode(im: Image.Image, fmt: str = "PNG", **kwargs) -> bytes:
-    buffer = io.BytesIO()
-    im.save(buffer, format=fmt, **kwargs)
-    return buffer.getvalue()
-
-
-def png_declaring(width: int, height: int) -> bytes:
-    """A tiny PNG whose header declares width x height (a decompression bomb)."""
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-            + chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + chunk(b"IEND", b""))
+from notmnist.images import SkippedImage, decode_many, to_glyph
+from tests.helpers import NOISE_PNG, encode, png_declaring
 
 
 def reason_of(data: bytes, **kwargs) -> str:
@@ -121,17 +107,17 @@ def test_skip_policy_refuses_other_sizes_but_not_28x28():
     assert to_glyph(encode(Image.new("L", (28, 28))), resize="skip").shape == (28, 28)
 
 
-NOISE_PNG = encode(Image.fromarray(np.random.default_rng(1).integers(0, 256, (28, 28), dtype=np.uint8)))
-
-
-@pytest.mark.parametrize("data, kind", [
-    (b"", "empty file"),
-    (b"hello, I am a text file named .png\n", "not an image"),
-    (NOISE_PNG[: len(NOISE_PNG) // 2], "corrupt or truncated"),
-    (png_declaring(100_000, 100_000), "decompression bomb"),
-    (png_declaring(9_000, 9_000), "decompression bomb"),  # over our cap, under Pillow's hard limit
-    (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 28 28\n", "not an image"),  # never run Ghostscript
-])
+@pytest.mark.parametrize(
+    "data, kind",
+    [
+        (b"", "empty file"),
+        (b"hello, I am a text file named .png\n", "not an image"),
+        (NOISE_PNG[: len(NOISE_PNG) // 2], "corrupt or truncated"),
+        (png_declaring(100_000, 100_000), "decompression bomb"),
+        (png_declaring(9_000, 9_000), "decompression bomb"),  # over our cap, under Pillow's hard limit
+        (b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 28 28\n", "not an image"),  # never run Ghostscript
+    ],
+)
 def test_unusable_bytes_are_skipped_with_a_reason(data, kind):
     assert reason_of(data).startswith(kind)
 
@@ -151,12 +137,15 @@ VALID_PNG = encode(Image.new("LA", (28, 28), (90, 200)))
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.one_of(
-    st.binary(max_size=2000),
-    st.binary(max_size=500).map(lambda tail: b"\x89PNG\r\n\x1a\n" + tail),
-    st.lists(st.tuples(st.integers(0, len(VALID_PNG) - 1), st.integers(0, 255)), max_size=8)
-    .map(lambda edits: bytes(_edit(VALID_PNG, edits))),
-))
+@given(
+    st.one_of(
+        st.binary(max_size=2000),
+        st.binary(max_size=500).map(lambda tail: b"\x89PNG\r\n\x1a\n" + tail),
+        st.lists(st.tuples(st.integers(0, len(VALID_PNG) - 1), st.integers(0, 255)), max_size=8).map(
+            lambda edits: bytes(_edit(VALID_PNG, edits))
+        ),
+    )
+)
 def test_arbitrary_bytes_never_raise_anything_but_skipped_image(data):
     try:
         glyph = to_glyph(data)

@@ -1,11 +1,8 @@
-"""Stage ingest: the bad-input matrix, folder and archive variants, determinism, the real data."""
-import concurrent.futures
+"""Stage ingest (notmnist.ingestion): the bad-input matrix, folder and archive variants,
+determinism, the real data."""
+
 import io
-import os
-import subprocess
-import sys
 import tarfile
-import time
 import warnings
 import zipfile
 from pathlib import Path
@@ -13,17 +10,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
-import stages.ingest
-from stages.images import decode_many
-from stages.io import all_cores
-from stages.ingest import PARAMS, ingest
-from stages.io import ParamError, UserError, load_params
-from tests.conftest import REPO
-from tests.test_images import NOISE_PNG, encode, png_declaring
+from notmnist.errors import ParamError, UserError
+from notmnist.ingestion import PARAMS, ingest
+from notmnist.parallel import all_cores
+from notmnist.params import load_section
+from tests.helpers import NOISE_PNG, encode, error_line, png_declaring, run_stage, write_params
 
 GRAY = np.random.default_rng(0).integers(0, 256, (28, 28), dtype=np.uint8)
 
@@ -80,8 +75,11 @@ def make_folder(root: Path, outside: Path) -> Path:
 def make_tar(folder: Path, archive: Path) -> Path:
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(folder, arcname="dataset")  # keeps the symlink as a link member
-        for name, data in [("../escape.png", MATRIX["B/ok.png"][0]), ("/abs.png", b"x"),
-                           ("dataset/B/ok.png", b"a second member with the same name")]:
+        for name, data in [
+            ("../escape.png", MATRIX["B/ok.png"][0]),
+            ("/abs.png", b"x"),
+            ("dataset/B/ok.png", b"a second member with the same name"),
+        ]:
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
@@ -111,8 +109,11 @@ def make_zip(folder: Path, archive: Path) -> Path:
 def sources(tmp_path_factory):
     base = tmp_path_factory.mktemp("matrix")
     folder = make_folder(base / "dataset", base / "outside.png")
-    return {"folder": folder, "tar.gz": make_tar(folder, base / "set.tar.gz"),
-            "zip": make_zip(folder, base / "set.zip")}
+    return {
+        "folder": folder,
+        "tar.gz": make_tar(folder, base / "set.tar.gz"),
+        "zip": make_zip(folder, base / "set.zip"),
+    }
 
 
 @pytest.mark.parametrize("variant", ["folder", "tar.gz", "zip"])
@@ -137,8 +138,8 @@ def test_every_file_of_the_bad_input_matrix_gets_its_expected_outcome(sources, v
         assert list(repeated.path) == ["dataset/B/ok.png"]
         assert repeated.reason.iloc[0].startswith("duplicate path")
     n_ok = sum(why is None for why in expected.values())
-    assert result.images.shape == (n_ok, 28, 28) and result.images.dtype == np.uint8
-    assert result.classes == ["A", "B"]
+    assert result.data.images.shape == (n_ok, 28, 28) and result.data.images.dtype == np.uint8
+    assert result.data.classes == ["A", "B"]
     assert result.metrics["empty_classes"] == ["C", "D"]
     assert result.metrics["warnings"] == ["class folders without usable images get no label: C, D"]
     assert result.metrics["per_class"] == {"A": 12, "B": 2, "C": 0, "D": 0}
@@ -150,9 +151,9 @@ def test_images_and_labels_follow_the_manifest_rows_sorted_by_path(sources):
     ok = result.manifest[result.manifest.status == "ok"]
     assert list(ok.path) == sorted(ok.path)
     assert list(ok["index"]) == list(range(len(ok)))
-    np.testing.assert_array_equal(result.images[ok.path.tolist().index("A/gray.png")], GRAY)
-    np.testing.assert_array_equal(result.images[ok.path.tolist().index("B/ünïcödé ß.png")], 255 - GRAY)
-    assert [result.classes[i] for i in result.labels] == list(ok.label)
+    np.testing.assert_array_equal(result.data.images[ok.path.tolist().index("A/gray.png")], GRAY)
+    np.testing.assert_array_equal(result.data.images[ok.path.tolist().index("B/ünïcödé ß.png")], 255 - GRAY)
+    assert [result.data.classes[i] for i in result.data.labels] == list(ok.label)
 
 
 def test_nothing_is_written_while_reading_an_archive_with_escaping_members(sources):
@@ -175,7 +176,7 @@ def write_folder_of(tmp_path: Path, classes: str, per_class: int) -> Path:
 
 def test_a_data_set_with_one_class_is_ingested_with_a_clear_warning(tmp_path):
     result = ingest(write_folder_of(tmp_path / "data", "A", 3))
-    assert result.classes == ["A"] and list(result.labels) == [0, 0, 0]
+    assert result.data.classes == ["A"] and list(result.data.labels) == [0, 0, 0]
     assert len(result.metrics["warnings"]) == 1
     assert result.metrics["warnings"][0].startswith("only class 'A' has images; a classifier needs at least two")
 
@@ -184,7 +185,7 @@ def test_a_data_set_without_usable_images_still_gets_its_manifest_and_a_warning(
     (tmp_path / "A").mkdir()
     (tmp_path / "A" / "x.png").write_bytes(b"")
     result = ingest(tmp_path)
-    assert result.images.shape == (0, 28, 28) and result.labels.shape == (0,)
+    assert result.data.images.shape == (0, 28, 28) and result.data.labels.shape == (0,)
     assert list(result.manifest.reason) == ["empty file"]
     assert result.metrics["warnings"][0].startswith("no usable images")
     assert result.metrics["empty_classes"] == ["A"]
@@ -195,59 +196,30 @@ def test_output_does_not_depend_on_the_number_of_workers_or_the_run(tmp_path):
     (folder / "Y" / "100.png").write_bytes(b"broken")
     one, two, again = ingest(folder, workers=1), ingest(folder, workers=2), ingest(folder, workers=2)
     for other in (two, again):
-        np.testing.assert_array_equal(one.images, other.images)
-        np.testing.assert_array_equal(one.labels, other.labels)
+        np.testing.assert_array_equal(one.data.images, other.data.images)
+        np.testing.assert_array_equal(one.data.labels, other.data.labels)
         pd.testing.assert_frame_equal(one.manifest, other.manifest)
         assert one.metrics == other.metrics
 
 
-READING_PROCESS = os.getpid()
-
-
-def decode_slowly_in_workers(*args):
-    """decode_many, half a second slower in a worker process (module level: the pool pickles
-    it by name; forked workers inherit READING_PROCESS)."""
-    if os.getpid() != READING_PROCESS:
-        time.sleep(0.5)
-    return decode_many(*args)
-
-
-def test_batches_a_slow_worker_never_started_are_decoded_by_the_reader(tmp_path, monkeypatch):
-    folder = write_folder_of(tmp_path / "data", "XYZ", 200)
-    expected = ingest(folder, workers=1)
-    monkeypatch.setattr(stages.ingest, "decode_many", decode_slowly_in_workers)
-    monkeypatch.setattr(stages.ingest, "BATCH", 16)  # 38 batches: the worker's queue fills up
-    taken_back = []
-    cancel = concurrent.futures.Future.cancel
-
-    def cancel_and_record(future) -> bool:
-        taken_back.append(cancel(future))
-        return taken_back[-1]
-
-    monkeypatch.setattr(concurrent.futures.Future, "cancel", cancel_and_record)
-    result = ingest(folder, workers=2)
-    assert any(taken_back), "no batch was taken back from the pool when the reading ended"
-    np.testing.assert_array_equal(expected.images, result.images)
-    np.testing.assert_array_equal(expected.labels, result.labels)
-    pd.testing.assert_frame_equal(expected.manifest, result.manifest)
-
-
-def run_stage(cwd: Path, **overrides) -> subprocess.CompletedProcess:
-    params = {"ingest": {"source": "data/raw", "resize": "fit", "workers": 2, "max_pixels": 64_000_000,
-                         **overrides}}
-    (cwd / "params.yaml").write_text(yaml.safe_dump(params))
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "stages.ingest"], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
+def run_ingest(cwd: Path, **overrides):
+    params = {"source": "data/raw", "resize": "fit", "workers": 2, "max_pixels": 64_000_000, **overrides}
+    write_params(cwd, {"ingest": params})
+    return run_stage(cwd, "ingest")
 
 
 def test_stage_writes_its_outputs_and_nothing_else(sources, tmp_path):
-    done = run_stage(tmp_path, source=str(sources["tar.gz"]))
+    done = run_ingest(tmp_path, source=str(sources["tar.gz"]))
     assert done.returncode == 0, done.stderr
     written = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
-    assert written == ["data/ingested/classes.json", "data/ingested/images.npy",
-                       "data/ingested/labels.npy", "data/ingested/manifest.csv",
-                       "metrics/ingest.json", "params.yaml"]
+    assert written == [
+        "data/ingested/classes.json",
+        "data/ingested/images.npy",
+        "data/ingested/labels.npy",
+        "data/ingested/manifest.csv",
+        "metrics/ingest.json",
+        "params.yaml",
+    ]
     manifest = pd.read_csv(tmp_path / "data/ingested/manifest.csv", keep_default_na=False)
     assert list(manifest.columns) == ["path", "label", "status", "reason", "index"]
     assert "dataset/B/ünïcödé ß.png" in set(manifest.path)
@@ -256,25 +228,26 @@ def test_stage_writes_its_outputs_and_nothing_else(sources, tmp_path):
     assert images.dtype == np.uint8 and labels.dtype == np.int64 and len(images) == len(labels)
 
 
-@pytest.mark.parametrize("key, value", [("workers", -1), ("workers", 1.5), ("resize", "crop"),
-                                        ("max_pixels", 10), ("source", ""), ("extra", 1)])
+@pytest.mark.parametrize(
+    "key, value",
+    [("workers", -1), ("workers", 1.5), ("resize", "crop"), ("max_pixels", 10), ("source", ""), ("extra", 1)],
+)
 def test_a_bad_parameter_is_an_error_naming_it(tmp_path, key, value):
     params = {"source": "data/raw", "resize": "fit", "workers": 0, "max_pixels": 64_000_000, key: value}
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"ingest": params}))
+    write_params(tmp_path, {"ingest": params})
     with pytest.raises(ParamError, match=f"ingest.{key}"):
-        load_params("ingest", PARAMS, tmp_path / "params.yaml")
+        load_section("ingest", PARAMS, path=tmp_path / "params.yaml")
 
 
 def test_the_stage_reports_a_bad_parameter_in_one_line_and_writes_nothing(tmp_path):
-    done = run_stage(tmp_path, workers=-1)
-    assert done.returncode == 2
-    assert done.stderr.strip().count("\n") == 0 and "ingest.workers" in done.stderr
+    done = run_ingest(tmp_path, workers=-1)
+    assert "ingest.workers" in error_line(done)
     assert not (tmp_path / "data").exists() and not (tmp_path / "metrics").exists()
 
 
 def test_a_missing_source_is_one_line_and_nothing_is_written(tmp_path):
-    done = run_stage(tmp_path, source="no/such/folder")
-    assert done.returncode == 2 and "ingest.source" in done.stderr and "not found" in done.stderr
+    done = run_ingest(tmp_path, source="no/such/folder")
+    assert "ingest.source" in error_line(done) and "not found" in done.stderr
     assert not (tmp_path / "data").exists()
 
 
@@ -282,11 +255,13 @@ def test_real_notmnist_small_counts_and_both_empty_files_named(notmnist_small):
     result = ingest(notmnist_small, workers=all_cores())
     m = result.metrics
     assert (m["n_files"], m["n_images"], m["n_skipped"]) == (18726, 18724, 2)
-    assert result.classes == list("ABCDEFGHIJ")
+    assert result.data.classes == list("ABCDEFGHIJ")
     skipped = result.manifest[result.manifest.status == "skipped"]
     assert set(skipped.reason) == {"empty file"}
-    assert set(skipped.path) == {"notMNIST_small/A/RGVtb2NyYXRpY2FCb2xkT2xkc3R5bGUgQm9sZC50dGY=.png",
-                                 "notMNIST_small/F/Q3Jvc3NvdmVyIEJvbGRPYmxpcXVlLnR0Zg==.png"}
+    assert set(skipped.path) == {
+        "notMNIST_small/A/RGVtb2NyYXRpY2FCb2xkT2xkc3R5bGUgQm9sZC50dGY=.png",
+        "notMNIST_small/F/Q3Jvc3NvdmVyIEJvbGRPYmxpcXVlLnR0Zg==.png",
+    }
 
 
 SMALL_SET = {"A/1.png": encode(Image.fromarray(GRAY)), "B/2.png": encode(Image.fromarray(255 - GRAY))}
@@ -311,9 +286,11 @@ VALID_ARCHIVES = {kind: archive_bytes(kind) for kind in ("zip", "tar.gz")}
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(kind=st.sampled_from(["zip", "tar.gz"]),
-       edits=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1, max_size=6),
-       cut=st.integers(0, 10**6))
+@given(
+    kind=st.sampled_from(["zip", "tar.gz"]),
+    edits=st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1, max_size=6),
+    cut=st.integers(0, 10**6),
+)
 def test_a_damaged_archive_gives_a_result_or_a_clear_error_never_a_crash(tmp_path, kind, edits, cut):
     data = bytearray(VALID_ARCHIVES[kind])
     for position, value in edits:

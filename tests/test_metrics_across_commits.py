@@ -1,8 +1,9 @@
 """Results tracked across git commits: a temporary repository commits a run, changes a
-param, reproduces, commits again, and DVC and stages.compare report the change.
+param, reproduces, commits again, and DVC and tools.compare report the change.
 
 One module-scoped history (two commits at tiny size) is shared by the tests below.
 """
+
 import json
 import sys
 from io import StringIO
@@ -12,12 +13,12 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.repo_copy import commit, copy_repository, dvc, git, run
+from tests.helpers import commit, copy_repository, dvc, git, run
 
 pytestmark = pytest.mark.slow
 
 # A few hundred images and a few epochs: each `dvc repro` takes seconds.
-TINY = {"synthesize": {"per_class": 40}, "train": {"batch_size": 32, "epochs": 4}}
+TINY = {"synthesize": {"per_class": 40}, "minibatch": {"batch_size": 32, "epochs": 4}}
 # The second commit's train.learning_rate: so small that the model barely leaves its start.
 SMALL_RATE = 1.0e-5
 
@@ -73,7 +74,7 @@ def test_exp_show_lists_both_commits_with_their_rates_and_accuracies(history):
 
 
 def test_compare_prints_accuracies_and_the_mcnemar_p_value(history):
-    out = run(history, sys.executable, "-m", "stages.compare", "HEAD~1", "HEAD").stdout
+    out = run(history, sys.executable, "-m", "tools.compare", "HEAD~1", "HEAD").stdout
     assert "McNemar exact test: p-value = " in out
     p = float(out.split("p-value = ")[1].split()[0])
     assert 0.0 <= p < 0.05  # a model that barely trained is clearly worse
@@ -97,7 +98,6 @@ def test_predict_on_the_source_files_of_the_test_images_agrees_with_evaluate(his
     source = yaml.safe_load((history / "params.yaml").read_text())["ingest"]["source"]
     predictions = pd.read_csv(history / "metrics/predictions.csv").head(40)
     paths = manifest.set_index("index").loc[predictions["index"], "path"]
-    out = run(history, sys.executable, "-m", "stages.predict", "--json",
-              *[str(Path(source) / p) for p in paths]).stdout
+    out = run(history, sys.executable, "-m", "tools.predict", "--json", *[str(Path(source) / p) for p in paths]).stdout
     predicted = [json.loads(line)["predicted"] for line in out.splitlines()]
     assert predicted == predictions["predicted"].tolist()

@@ -3,6 +3,7 @@
 One session-scoped copy is reproduced once and shared; each test leaves it as it found
 it (same params, `dvc status` clean), so the tests also hold in any order.
 """
+
 import concurrent.futures
 import hashlib
 import json
@@ -15,32 +16,38 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stages.check_repro import compare_metrics, git_show, is_ignored, load_locks
-from tests.repo_copy import OUTPUT_DIRS, commit, copy_repository, dvc, git, run
+from tests.helpers import (
+    OUTPUT_DIRS,
+    commit,
+    copy_repository,
+    dvc,
+    git,
+    read_params,
+    run,
+    with_overrides,
+    write_params,
+)
+from tools.check_repro import compare_metrics, git_show, is_ignored, load_locks
 
 pytestmark = pytest.mark.slow
 
 # A few hundred images: every stage runs in about a second.
-TINY = {"synthesize": {"per_class": 30}, "train": {"batch_size": 32, "epochs": 5, "lbfgs_max_iter": 50}}
+TINY = {
+    "synthesize": {"per_class": 30},
+    "minibatch": {"batch_size": 32, "epochs": 5},
+    "objective": {"lbfgs_max_iter": 50},
+}
 UP_TO_DATE = "Data and pipelines are up to date."
-
-
-def read_params(root: Path) -> dict:
-    return yaml.safe_load((root / "params.yaml").read_text())
-
-
-def write_params(root: Path, params: dict) -> None:
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-
-
-def with_overrides(params: dict, overrides: dict) -> dict:
-    return {section: {**values, **overrides.get(section, {})} for section, values in params.items()}
 
 
 def snapshot(root: Path) -> dict[str, tuple[int, str]]:
     """Every output file: path -> (mtime, md5)."""
-    return {str(p.relative_to(root)): (p.stat().st_mtime_ns, hashlib.md5(p.read_bytes()).hexdigest())
-            for d in OUTPUT_DIRS for p in sorted((root / d).rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(root)): (p.stat().st_mtime_ns, hashlib.md5(p.read_bytes()).hexdigest())
+        for d in OUTPUT_DIRS
+        for p in sorted((root / d).rglob("*"))
+        if p.is_file()
+    }
 
 
 def outs_of(locks: dict) -> dict[str, str]:
@@ -106,15 +113,19 @@ def without_timing_columns(text: str) -> list[list[str]]:
 
 def stage_commands(root: Path) -> dict[str, tuple[list[str], list[str]]]:
     """Each stage of the pipeline (dvc.yaml, builtin/dvc.yaml) that reads params: its command
-    (with this interpreter; a foreach stage with its first item) and the params.yaml
-    sections it reads."""
+    (with this interpreter; a foreach stage over a params section with its first key) and the
+    params.yaml sections it reads."""
+    params = read_params(root)
     commands = {}
-    stages = {name: spec for file in ("dvc.yaml", "builtin/dvc.yaml")
-              for name, spec in yaml.safe_load((root / file).read_text())["stages"].items()}
+    stages = {
+        name: spec
+        for file in ("dvc.yaml", "builtin/dvc.yaml")
+        for name, spec in yaml.safe_load((root / file).read_text())["stages"].items()
+    }
     for name, spec in stages.items():
         body = spec.get("do", spec)
-        items = spec.get("foreach", [""])
-        argv = shlex.split(body["cmd"].replace("${item}", str(items[0])))
+        each = spec.get("foreach", "${none}")[2:-1]  # "${optimizers}": the section's keys
+        argv = shlex.split(body["cmd"].replace("${key}", next(iter(params.get(each, [""])))))
         sections = sorted({str(p).split(".")[0] for p in body.get("params", [])})
         if sections:
             commands[name] = ([sys.executable, *argv[1:]] if argv[0] == "python" else argv, sections)
@@ -123,9 +134,14 @@ def stage_commands(root: Path) -> dict[str, tuple[list[str], list[str]]]:
 
 # Out-of-range values from the reliability issue; each stage not named here gets a
 # mapping in place of the last knob of its first section (a wrong type for any knob).
-NAMED_BAD_PARAMS = [("synthesize", "synthesize.per_class", -1), ("split", "split.valid", -0.1),
-                    ("normalize", "normalize.method", "zscore"), ("train", "train.optimizer", "adamw"),
-                    ("train", "train.learning_rate", -0.1), ("train", "train.batch_size", 10**6)]
+NAMED_BAD_PARAMS = [
+    ("synthesize", "synthesize.per_class", -1),
+    ("split", "split.valid", -0.1),
+    ("normalize", "normalize.method", "zscore"),
+    ("train", "train.optimizer", "adamw"),
+    ("train", "train.learning_rate", -0.1),
+    ("train", "minibatch.batch_size", 10**6),
+]
 
 
 def bad_params_cases(root: Path) -> list[tuple[list[str], str, object]]:
@@ -156,8 +172,9 @@ def test_bad_params_give_one_error_line_naming_the_parameter_and_touch_no_output
     cases = bad_params_cases(pipeline)
     before = snapshot(pipeline)
     with concurrent.futures.ThreadPoolExecutor(os.cpu_count()) as pool:
-        results = list(pool.map(lambda i: run_with_bad_param(pipeline, tmp_path / str(i), *cases[i]),
-                                range(len(cases))))
+        results = list(
+            pool.map(lambda i: run_with_bad_param(pipeline, tmp_path / str(i), *cases[i]), range(len(cases)))
+        )
     for (argv, name, value), result in zip(cases, results):
         message = f"{' '.join(argv[1:])} with {name}={value!r}: rc={result.returncode}\n{result.stderr}"
         assert result.returncode == 2, message
@@ -171,7 +188,7 @@ import os, runpy, signal, sys
 def killed_before_the_rename(src, dst, **kwargs):
     os.kill(os.getpid(), signal.SIGKILL)
 os.replace = os.rename = killed_before_the_rename
-runpy.run_module(sys.argv[1], run_name="__main__")
+runpy.run_module(sys.argv.pop(1), run_name="__main__", alter_sys=True)
 sys.exit("the stage finished without renaming a temporary file: not written atomically")
 """
 

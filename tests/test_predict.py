@@ -1,8 +1,7 @@
-"""stages.predict: letters for image files, folders and archives, from models/model.npz alone."""
+"""tools.predict: the trained model on a user's image files, folders and archives."""
+
 import json
 import os
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -11,18 +10,12 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from stages import evaluate, predict
-from stages.io import UserError
-from tests.toy_run import CLASSES, write_toy_run
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.helpers import CLASSES, error_line, run_stage, run_tool, write_toy_run
 
 
 @pytest.fixture
-def toy(tmp_path, monkeypatch):
-    arrays = write_toy_run(tmp_path)
-    monkeypatch.chdir(tmp_path)
-    return arrays
+def toy(tmp_path):
+    return {**write_toy_run(tmp_path), "root": tmp_path}
 
 
 def save_pngs(folder: Path, images: np.ndarray, rows) -> list[Path]:
@@ -34,18 +27,17 @@ def save_pngs(folder: Path, images: np.ndarray, rows) -> list[Path]:
     return paths
 
 
-def run_json(capsys, *argv) -> tuple[int, list[dict], str]:
-    code = predict.main([*map(str, argv), "--json"])
-    out, err = capsys.readouterr()
-    return code, [json.loads(line) for line in out.splitlines()], err
+def predict_json(root: Path, *paths) -> tuple[int, list[dict], str]:
+    result = run_tool(root, "predict", *map(str, paths), "--json")
+    return result.returncode, [json.loads(line) for line in result.stdout.splitlines()], result.stderr
 
 
-def test_test_images_as_png_files_get_the_same_letters_as_the_evaluate_stage(toy, capsys):
-    evaluate.main()
-    capsys.readouterr()
-    expected = pd.read_csv("metrics/predictions.csv").set_index("index")["predicted"]
-    paths = save_pngs(Path("pngs"), toy["images"], toy["test_rows"])
-    code, rows, _ = run_json(capsys, *paths)
+def test_test_images_as_png_files_get_the_same_letters_as_the_evaluate_stage(toy):
+    root = toy["root"]
+    assert run_stage(root, "evaluate").returncode == 0
+    expected = pd.read_csv(root / "metrics/predictions.csv").set_index("index")["predicted"]
+    paths = save_pngs(root / "pngs", toy["images"], toy["test_rows"])
+    code, rows, _ = predict_json(root, *paths)
     assert code == 0 and len(rows) == len(paths)
     got = pd.Series({int(Path(r["path"]).stem): r["predicted"] for r in rows})
     assert (got.sort_index() == expected.sort_index()).all()
@@ -56,65 +48,65 @@ def test_test_images_as_png_files_get_the_same_letters_as_the_evaluate_stage(toy
         assert [c for c, _ in r["top3"]][0] == r["predicted"] and len(r["top3"]) == 3
 
 
-def test_corrupt_and_empty_files_are_reported_and_the_others_still_predicted(toy, capsys):
-    good = save_pngs(Path("in"), toy["images"], toy["test_rows"][:2])
-    truncated = Path("in/truncated.png")
-    truncated.write_bytes(good[0].read_bytes()[:60])
-    empty = Path("in/empty.png")
-    empty.write_bytes(b"")
-    code, rows, err = run_json(capsys, good[0], truncated, empty, good[1])
+def test_corrupt_and_empty_files_are_reported_and_the_others_still_predicted(toy):
+    root = toy["root"]
+    good = save_pngs(root / "in", toy["images"], toy["test_rows"][:2])
+    (root / "in/truncated.png").write_bytes(good[0].read_bytes()[:60])
+    (root / "in/empty.png").write_bytes(b"")
+    code, rows, err = predict_json(root, good[0], "in/truncated.png", "in/empty.png", good[1])
     assert code == 0
     assert [r["path"] for r in rows] == [str(good[0]), str(good[1])]
     assert "truncated.png" in err and "empty.png: cannot predict: empty file" in err
     assert "Traceback" not in err
 
 
-def test_nothing_predictable_exits_non_zero(toy, capsys):
-    Path("text.png").write_text("not an image")
-    assert predict.main(["text.png"]) == 1
-    assert "text.png: cannot predict: not an image" in capsys.readouterr().err
+def test_nothing_predictable_exits_non_zero(toy):
+    (toy["root"] / "text.png").write_text("not an image")
+    result = run_tool(toy["root"], "predict", "text.png")
+    assert result.returncode == 1
+    assert "text.png: cannot predict: not an image" in result.stderr
 
 
-def test_folders_are_searched_recursively_in_sorted_order_and_archives_are_read(toy, capsys):
-    save_pngs(Path("data_in/b"), toy["images"], [3, 1])
-    save_pngs(Path("data_in/a"), toy["images"], [2])
-    Path("data_in/.hidden.png").write_bytes(b"")
-    with zipfile.ZipFile("glyphs.zip", "w") as z:
-        z.write("data_in/a/0002.png", "letters/A/0002.png")
-    code, rows, err = run_json(capsys, "data_in", "glyphs.zip")
-    assert [r["path"] for r in rows] == [os.path.join("data_in", "a", "0002.png"),
-                                         os.path.join("data_in", "b", "0001.png"),
-                                         os.path.join("data_in", "b", "0003.png"),
-                                         "glyphs.zip:letters/A/0002.png"]
+def test_folders_are_searched_recursively_in_sorted_order_and_archives_are_read(toy):
+    root = toy["root"]
+    save_pngs(root / "data_in/b", toy["images"], [3, 1])
+    save_pngs(root / "data_in/a", toy["images"], [2])
+    (root / "data_in/.hidden.png").write_bytes(b"")
+    with zipfile.ZipFile(root / "glyphs.zip", "w") as z:
+        z.write(root / "data_in/a/0002.png", "letters/A/0002.png")
+    code, rows, err = predict_json(root, "data_in", "glyphs.zip")
+    assert [r["path"] for r in rows] == [
+        os.path.join("data_in", "a", "0002.png"),
+        os.path.join("data_in", "b", "0001.png"),
+        os.path.join("data_in", "b", "0003.png"),
+        "glyphs.zip:letters/A/0002.png",
+    ]
     assert rows[0]["probabilities"] == rows[3]["probabilities"]
     assert ".hidden.png" in err  # reported like ingest's manifest, not predicted
 
 
-def test_text_output_shows_the_letter_and_the_top_three_probabilities(toy, capsys):
-    path = save_pngs(Path("in"), toy["images"], [0])[0]
-    assert predict.main([str(path)]) == 0
-    line = capsys.readouterr().out.strip()
-    name, letter, top = line.split("  ", 2)
+def test_text_output_shows_the_letter_and_the_top_three_probabilities(toy):
+    path = save_pngs(toy["root"] / "in", toy["images"], [0])[0]
+    result = run_tool(toy["root"], "predict", str(path))
+    assert result.returncode == 0
+    name, letter, top = result.stdout.strip().split("  ", 2)
     assert name == str(path) and letter in CLASSES
     assert top.startswith(f"({letter} ") and top.count("%") == 3
 
 
 def test_missing_input_or_model_is_a_clear_error(toy):
-    with pytest.raises(UserError, match="nope.png: no such file"):
-        predict.main(["nope.png"])
-    path = save_pngs(Path("in"), toy["images"], [0])[0]
-    with pytest.raises(UserError, match="other.npz: not found"):
-        predict.main([str(path), "--model", "other.npz"])
+    assert "nope.png: no such file" in error_line(run_tool(toy["root"], "predict", "nope.png"))
+    path = save_pngs(toy["root"] / "in", toy["images"], [0])[0]
+    assert "other.npz: not found" in error_line(run_tool(toy["root"], "predict", str(path), "--model", "other.npz"))
 
 
 def test_command_line_needs_nothing_but_the_model_file(toy, tmp_path_factory):
     bare = tmp_path_factory.mktemp("bare")
     (bare / "models").mkdir()
-    os.replace("models/model.npz", bare / "models/model.npz")
+    os.replace(toy["root"] / "models/model.npz", bare / "models/model.npz")
     save_pngs(bare / "in", toy["images"], [0, 1])
     (bare / "in/broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
-    result = subprocess.run([sys.executable, "-m", "stages.predict", "in"], cwd=bare, capture_output=True,
-                            text=True, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
+    result = run_tool(bare, "predict", "in")
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.splitlines()) == 2
     assert result.stderr.count("\n") == 1 and "broken.png: cannot predict" in result.stderr

@@ -1,15 +1,20 @@
-"""The softmax core: stable log-softmax, the loss and its gradient (stages/softmax.py)."""
+"""The softmax core: stable log-softmax, the loss and its gradient (notmnist.softmax)."""
+
 import numpy as np
 import pytest
 import scipy.optimize
+import scipy.special
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from stages import softmax
+from notmnist import softmax
 
-finite_logits = arrays(np.float32, st.tuples(st.integers(1, 6), st.integers(2, 12)),
-                       elements=st.floats(width=32, allow_nan=False, allow_infinity=False))
+finite_logits = arrays(
+    np.float32,
+    st.tuples(st.integers(1, 6), st.integers(2, 12)),
+    elements=st.floats(width=32, allow_nan=False, allow_infinity=False),
+)
 
 
 @given(finite_logits)
@@ -84,15 +89,31 @@ def test_objective_in_chunks_equals_the_whole_batch_loss_and_gradient():
     np.testing.assert_allclose(chunked[2], whole[2], rtol=1e-4, atol=1e-6)
 
 
-def test_evaluate_reports_mean_cross_entropy_and_accuracy():
+def test_loss_and_accuracy_are_the_mean_cross_entropy_and_the_share_right():
     X, y, W, b = problem(2, n=31, dtype=np.float32)
-    loss, accuracy = softmax.evaluate(X, y, W, b, chunk=8)
+    loss, accuracy = softmax.loss_and_accuracy(X, y, W, b, chunk=8)
     assert loss == pytest.approx(softmax.loss_and_grad(X, y, W, b, 0.0)[0], rel=1e-5)
     assert accuracy == pytest.approx(np.mean((X @ W + b).argmax(axis=1) == y))
 
 
 def test_predict_proba_matches_scipy_softmax():
-    scipy_special = pytest.importorskip("scipy.special")
     X, _, W, b = problem(3)
-    np.testing.assert_allclose(softmax.predict_proba(X, W, b), scipy_special.softmax(X @ W + b, axis=1),
-                               rtol=1e-10)
+    np.testing.assert_allclose(softmax.predict_proba(X, W, b), scipy.special.softmax(X @ W + b, axis=1), rtol=1e-10)
+
+
+@given(finite_logits)
+def test_log_softmax_matches_scipy(s):
+    expected = scipy.special.log_softmax(s.astype(np.float64), axis=1)
+    np.testing.assert_allclose(softmax.log_softmax(s), expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**31), st.floats(0, 10), st.floats(0, 1), st.sampled_from([np.float32, np.float64]))
+def test_the_fast_loss_and_gradient_equal_the_formulas_written_plainly(seed, scale, l2, dtype):
+    X, y, W, b = problem(seed, scale=scale, dtype=dtype)
+    fast = softmax.loss_and_grad(X, y, W, b, l2)
+    plain = softmax.loss_and_grad_plain(X, y, W, b, l2)
+    tolerance = 1e-4 if dtype == np.float32 else 1e-10
+    assert fast[0] == pytest.approx(plain[0], rel=tolerance, abs=tolerance)
+    for got, expected in zip(fast[1:], plain[1:]):
+        np.testing.assert_allclose(got, expected, rtol=tolerance, atol=tolerance)

@@ -1,4 +1,5 @@
-"""stages.sources: folders and archives are read in place, safely, and the layout is found."""
+"""notmnist.sources: folders and archives are read in place, safely, and the layout is found."""
+
 import io
 import os
 import tarfile
@@ -6,9 +7,9 @@ import zipfile
 
 import pytest
 
-from stages.io import UserError
-from stages import sources
-from stages.sources import class_of, iter_members, layout_depth
+from notmnist import sources
+from notmnist.errors import UserError
+from notmnist.sources import class_of, iter_members, layout_depth
 
 
 def by_path(source):
@@ -21,15 +22,18 @@ def add_tar(tar: tarfile.TarFile, name: str, data: bytes = b"x", kind=tarfile.RE
     tar.addfile(info, io.BytesIO(data) if kind == tarfile.REGTYPE else None)
 
 
-@pytest.mark.parametrize("files, dirs, depth", [
-    (["A/1.png", "B/2.png"], [], 0),
-    (["notMNIST_small/A/1.png", "notMNIST_small/B/2.png"], ["notMNIST_small"], 1),
-    (["x/y/A/1.png", "x/y/B/2.png"], [], 2),
-    (["data/A/1.png", "data/A/2.png"], [], 1),  # one class: 'A' stays a class
-    (["A/1.png"], [], 0),
-    (["root/README", "root/A/1.png", "root/A/2.png"], [], 1),
-    (["A/1.png", "A/2.png", "A/sub/3.png"], [], 0),
-])
+@pytest.mark.parametrize(
+    "files, dirs, depth",
+    [
+        (["A/1.png", "B/2.png"], [], 0),
+        (["notMNIST_small/A/1.png", "notMNIST_small/B/2.png"], ["notMNIST_small"], 1),
+        (["x/y/A/1.png", "x/y/B/2.png"], [], 2),
+        (["data/A/1.png", "data/A/2.png"], [], 1),  # one class: 'A' stays a class
+        (["A/1.png"], [], 0),
+        (["root/README", "root/A/1.png", "root/A/2.png"], [], 1),
+        (["A/1.png", "A/2.png", "A/sub/3.png"], [], 0),
+    ],
+)
 def test_leading_folders_that_hold_everything_are_skipped(files, dirs, depth):
     assert layout_depth(files, dirs) == depth
 
@@ -87,7 +91,7 @@ def test_zip_unsafe_members_and_symlinks_are_reported(tmp_path):
         z.writestr("../escape.png", b"evil")
         z.writestr("/abs.png", b"evil")
         link = zipfile.ZipInfo("A/link.png")
-        link.external_attr = (0o120777 << 16)
+        link.external_attr = 0o120777 << 16
         z.writestr(link, "/etc/passwd")
         z.writestr("A/Ünïcödé name.png", b"pixels")
     members = by_path(archive)

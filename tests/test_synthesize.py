@@ -1,16 +1,14 @@
-"""Stage synthesize: deterministic notMNIST-style letters with planted flaws."""
+"""Stage synthesize (notmnist.synthetic): deterministic notMNIST-style letters with planted flaws."""
+
 import collections
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import yaml
 
-from stages.images import SkippedImage, to_glyph
-from stages.synthesize import BUNDLED, LETTERS, find_fonts, synthesize, usable_fonts
-from tests.conftest import REPO
+from notmnist.images import SkippedImage, to_glyph
+from notmnist.synthetic import BUNDLED, LETTERS, find_fonts, synthesize, usable_fonts
+from tests.helpers import error_line, run_stage, write_params
 
 PER_CLASS = 40
 
@@ -26,8 +24,7 @@ def made(fonts):
 
 
 def test_same_params_give_byte_identical_files_whatever_the_workers(fonts, made):
-    again = synthesize(PER_CLASS, 7, fonts, duplicates=0.05, near_duplicates=0.05, broken_files=4,
-                       workers=2)
+    again = synthesize(PER_CLASS, 7, fonts, duplicates=0.05, near_duplicates=0.05, broken_files=4, workers=2)
     assert again == made
 
 
@@ -41,7 +38,7 @@ def test_every_letter_has_per_class_images_plus_the_broken_files(made):
     per_letter = collections.Counter(path.split("/")[0] for path in files)
     assert set(per_letter) == set(LETTERS) and sum(per_letter.values()) == 10 * PER_CLASS + 4
     broken = []
-    for path, data in files.items():
+    for data in files.values():
         try:
             assert to_glyph(data).shape == (28, 28)
         except SkippedImage as e:
@@ -79,8 +76,11 @@ def test_letters_are_distinct_on_average(made):
     files, _ = made
     means = {}
     for letter in LETTERS:
-        stack = [to_glyph(d).astype(float) for p, d in files.items()
-                 if p[0] == letter and not p.endswith(f"{PER_CLASS:05d}.png")]  # broken files are numbered last
+        stack = [
+            to_glyph(d).astype(float)
+            for p, d in files.items()
+            if p[0] == letter and not p.endswith(f"{PER_CLASS:05d}.png")
+        ]  # broken files are numbered last
         means[letter] = np.mean(stack, axis=0)
     gaps = [np.abs(means[a] - means[b]).mean() for a in LETTERS for b in LETTERS if a < b]
     assert min(gaps) > 3  # mean images of any two letters differ visibly
@@ -98,19 +98,24 @@ def test_pillows_bundled_font_alone_is_enough():
     assert len(files) == 100 and all(to_glyph(d).shape == (28, 28) for d in files.values())
 
 
-def run_stage(cwd, **overrides):
-    params = {"per_class": 12, "seed": 3, "system_fonts": True, "duplicates": 0.1,
-              "near_duplicates": 0.1, "broken_files": 2, **overrides}
-    (cwd / "params.yaml").write_text(yaml.safe_dump({"synthesize": params}))
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "stages.synthesize"], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
+def run_synthesize(cwd, **overrides):
+    params = {
+        "per_class": 12,
+        "seed": 3,
+        "system_fonts": True,
+        "duplicates": 0.1,
+        "near_duplicates": 0.1,
+        "broken_files": 2,
+        **overrides,
+    }
+    write_params(cwd, {"synthesize": params})
+    return run_stage(cwd, "synthesize")
 
 
 def test_stage_run_twice_writes_identical_files_and_records_fonts(tmp_path):
     snapshots = []
     for _ in range(2):
-        done = run_stage(tmp_path)
+        done = run_synthesize(tmp_path)
         assert done.returncode == 0, done.stderr
         out = tmp_path / "data/raw/synthetic"
         snapshots.append({p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*.png")})
@@ -122,6 +127,5 @@ def test_stage_run_twice_writes_identical_files_and_records_fonts(tmp_path):
 
 
 def test_stage_rejects_a_bad_parameter_in_one_line(tmp_path):
-    done = run_stage(tmp_path, duplicates=0.9)
-    assert done.returncode == 2 and "synthesize.duplicates" in done.stderr
-    assert done.stderr.strip().count("\n") == 0 and not (tmp_path / "data").exists()
+    done = run_synthesize(tmp_path, duplicates=0.9)
+    assert "synthesize.duplicates" in error_line(done) and not (tmp_path / "data").exists()

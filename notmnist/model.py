@@ -4,8 +4,9 @@ Arrays inside models/model.npz:
     W        float32 (784, K)   weights
     b        float32 (K,)       biases
     classes  unicode (K,)       class names; label i = classes[i]
-    norm     unicode ()         the normalization stats as JSON text (stages.normalize.apply)
+    norm     unicode ()         the normalization stats as JSON text (notmnist.normalization.apply)
 """
+
 from __future__ import annotations
 
 import json
@@ -14,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from stages.io import UserError, atomic_path
+from notmnist.errors import UserError
+from notmnist.files import atomic_path
 
 
 @dataclass
@@ -33,8 +35,7 @@ def save_model(path: Path | str, W: np.ndarray, b: np.ndarray, classes: list[str
         raise ValueError(f"W {W.shape} and b {b.shape} do not match {len(classes)} classes")
     with atomic_path(path) as tmp, tmp.open("wb") as f:
         # np.savez stamps no dates, so the same arrays give the same bytes
-        np.savez(f, W=W, b=b, classes=np.array(classes, dtype=str),
-                 norm=np.array(json.dumps(norm, sort_keys=True)))
+        np.savez(f, W=W, b=b, classes=np.array(classes, dtype=str), norm=np.array(json.dumps(norm, sort_keys=True)))
 
 
 def load_model(path: Path | str) -> Model:
@@ -44,7 +45,6 @@ def load_model(path: Path | str) -> Model:
         raise UserError(f"{path}: not found; run the train stage first (dvc repro)")
     try:
         with np.load(path, allow_pickle=False) as z:
-            return Model(W=z["W"], b=z["b"], classes=[str(c) for c in z["classes"]],
-                         norm=json.loads(str(z["norm"])))
+            return Model(W=z["W"], b=z["b"], classes=[str(c) for c in z["classes"]], norm=json.loads(str(z["norm"])))
     except (KeyError, ValueError, OSError) as e:
-        raise UserError(f"{path}: not a model file written by stages.train ({e})") from None
+        raise UserError(f"{path}: not a model file written by the train stage ({e})") from None

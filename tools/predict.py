@@ -1,30 +1,31 @@
 """Use the trained model on image files: the predicted letter and the top-3 probabilities.
 
-    python -m stages.predict PATH... [--json] [--model models/model.npz] [--resize fit]
+    python -m tools.predict PATH... [--json] [--model models/model.npz] [--resize fit]
 
 PATHs are image files, folders (searched recursively, in sorted order) or .zip/.tar/.tar.gz
-archives. Images are decoded by the same function as ingest (stages.images.to_glyph) and
+archives. Images are decoded by the same function as ingest (notmnist.images.to_glyph) and
 normalized with the statistics stored in the model file, so models/model.npz alone is enough. A file that
 cannot be used is reported on stderr and the others are still predicted; the exit code is
 0 if at least one image was predicted, 1 if none could be.
 """
+
 from __future__ import annotations
 
-import argparse
 import json
 import sys
-from pathlib import Path
 from itertools import islice
+from pathlib import Path
 from typing import Iterator
 
 import numpy as np
 
-from stages.images import SkippedImage, to_glyph
-from stages.io import UserError, run
-from stages.model import Model, load_model
-from stages.normalize import apply
-from stages.softmax import predict_proba
-from stages.sources import iter_members
+from notmnist import cli, contracts
+from notmnist.errors import UserError
+from notmnist.images import RESIZE_POLICIES, SkippedImage, to_glyph
+from notmnist.model import Model, load_model
+from notmnist.normalization import apply
+from notmnist.softmax import predict_proba
+from notmnist.sources import iter_members
 
 BATCH = 1024  # images decoded and predicted at a time, so output streams for big folders
 TOP = 3
@@ -34,7 +35,7 @@ ARCHIVES = (".zip", ".tar", ".tar.gz", ".tgz")
 def inputs(paths: list[Path]) -> Iterator[tuple[str, bytes | None, str | None]]:
     """(name, bytes, None) for every file to predict, or (name, None, reason) for one not read.
 
-    Folders and archives are read by the same code as ingest (stages.sources), so links,
+    Folders and archives are read by the same code as ingest (notmnist.sources), so links,
     hidden files and unsafe archive members are refused in the same way.
     """
     for path in paths:
@@ -53,8 +54,9 @@ def inputs(paths: list[Path]) -> Iterator[tuple[str, bytes | None, str | None]]:
                 yield str(path), None, f"unreadable: {e.strerror or e}"
 
 
-def predict_batch(batch: list[tuple[str, bytes | None, str | None]], model: Model, resize: str = "fit"
-                  ) -> list[tuple[str, np.ndarray | str]]:
+def predict_batch(
+    batch: list[tuple[str, bytes | None, str | None]], model: Model, resize: str = "fit"
+) -> list[tuple[str, np.ndarray | str]]:
     """(name, class probabilities) per input, or (name, reason) for one that cannot be used."""
     decoded: list[tuple[str, np.ndarray | str]] = []
     for name, data, reason in batch:
@@ -76,23 +78,33 @@ def predict_batch(batch: list[tuple[str, bytes | None, str | None]], model: Mode
 def line(name: str, proba: np.ndarray, classes: list[str], as_json: bool) -> str:
     top = np.argsort(-proba, kind="stable")[:TOP]
     if as_json:
-        return json.dumps({
-            "path": name,
-            "predicted": classes[top[0]],
-            "probabilities": {c: round(float(p), 6) for c, p in zip(classes, proba)},
-            "top3": [[classes[k], round(float(proba[k]), 6)] for k in top],
-        }, ensure_ascii=False)
+        return json.dumps(
+            {
+                "path": name,
+                "predicted": classes[top[0]],
+                "probabilities": {c: round(float(p), 6) for c, p in zip(classes, proba)},
+                "top3": [[classes[k], round(float(proba[k]), 6)] for k in top],
+            },
+            ensure_ascii=False,
+        )
     return f"{name}  {classes[top[0]]}  (" + ", ".join(f"{classes[k]} {proba[k]:.1%}" for k in top) + ")"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m stages.predict", description=__doc__.split("\n")[0])
+def arguments():
+    parser = cli.parser(__doc__)
     parser.add_argument("paths", metavar="PATH", nargs="+", type=Path, help="image files, folders or archives")
     parser.add_argument("--json", action="store_true", help="one JSON object per line per image")
-    parser.add_argument("--model", type=Path, default=Path("models/model.npz"), help="model file (default: %(default)s)")
-    parser.add_argument("--resize", choices=("fit", "stretch", "skip"), default="fit",
-                        help="images that are not 28x28, as ingest.resize (default: %(default)s)")
-    args = parser.parse_args(argv)
+    parser.add_argument("--model", type=Path, default=contracts.MODEL, help="model file (default: %(default)s)")
+    parser.add_argument(
+        "--resize",
+        choices=RESIZE_POLICIES,
+        default="fit",
+        help="images that are not 28x28, as ingest.resize (default: %(default)s)",
+    )
+    return parser
+
+
+def main(args) -> int:
     missing = [str(p) for p in args.paths if not p.exists()]
     if missing:
         raise UserError(f"{missing[0]}: no such file or folder")
@@ -114,4 +126,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    run(lambda: sys.exit(main()))
+    cli.run(main, arguments())

@@ -12,6 +12,7 @@ Everything works on a whole batch at once (n x 28 x 28 uint8), never on all pair
 Distances are pixel L1 sums: `l1(a, b) = sum |a - b|` over the 784 pixels, i.e.
 `mean absolute difference = l1 / 784` in 0-255 units.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -24,13 +25,13 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 HASH_BITS = 64
-BAND_BITS = 16   # 4 bands: a pair whose hashes differ in <= 3 bits shares a band (pigeonhole)
-WINDOW = 8       # in a bucket larger than WINDOW + 1, pair each image with its next WINDOW only
+BAND_BITS = 16  # 4 bands: a pair whose hashes differ in <= 3 bits shares a band (pigeonhole)
+WINDOW = 8  # in a bucket larger than WINDOW + 1, pair each image with its next WINDOW only
 # Hash candidates further apart than this (of 64 bits) are not verified: near copies differ
 # in <= 6 bits in the benchmark, while ~90% of band-sharing pairs differ in >= 14; whatever
 # this skips that matters for leaks, the audit still finds (it does not use the hash).
 MAX_HAMMING = 12
-BLOCK = 7        # verification features: sums over 7 x 7 pixel blocks (16 numbers for 28 x 28)
+BLOCK = 7  # verification features: sums over 7 x 7 pixel blocks (16 numbers for 28 x 28)
 CHUNK = 1 << 15  # images or pairs handled per vectorized step (bounds temporary memory)
 
 
@@ -71,16 +72,16 @@ def perceptual_hashes(images: np.ndarray) -> np.ndarray:
     left, right = low_dct_basis(h), low_dct_basis(w).T
     out = np.empty(n, dtype=np.uint64)
     for lo in range(0, n, CHUNK):
-        batch = np.asarray(images[lo:lo + CHUNK], dtype=np.float64)
+        batch = np.asarray(images[lo : lo + CHUNK], dtype=np.float64)
         # float64, rounded: coefficients that are equal in exact arithmetic (symmetric glyphs,
         # ties at the median) compare equal whatever the CPU's rounding, so the hash is the
         # same on every machine and dvc.lock's hash of assignment.csv reproduces in CI.
         # D_h x D_w^T for every image as two large products (one BLAS call each), not m small ones:
-        rows = (batch.reshape(-1, w) @ right).reshape(len(batch), h, -1)   # x D_w^T: (m, h, 8)
+        rows = (batch.reshape(-1, w) @ right).reshape(len(batch), h, -1)  # x D_w^T: (m, h, 8)
         low = np.tensordot(rows, left, axes=([1], [1])).transpose(0, 2, 1)  # D_h (.): (m, 8, 8)
         low = np.round(low, 6).reshape(len(batch), 64)
         bits = low > np.median(low, axis=1, keepdims=True)
-        out[lo:lo + CHUNK] = np.packbits(bits, axis=1).view(">u8").ravel()
+        out[lo : lo + CHUNK] = np.packbits(bits, axis=1).view(">u8").ravel()
     return out
 
 
@@ -123,9 +124,9 @@ def l1_distances(images: np.ndarray, pairs: np.ndarray) -> np.ndarray:
     rows = flat(images)
     out = np.empty(len(pairs), dtype=np.int64)
     for lo in range(0, len(pairs), CHUNK):
-        a = rows[pairs[lo:lo + CHUNK, 0]].astype(np.int16)
-        b = rows[pairs[lo:lo + CHUNK, 1]].astype(np.int16)
-        out[lo:lo + CHUNK] = np.abs(a - b).sum(axis=1, dtype=np.int64)
+        a = rows[pairs[lo : lo + CHUNK, 0]].astype(np.int16)
+        b = rows[pairs[lo : lo + CHUNK, 1]].astype(np.int16)
+        out[lo : lo + CHUNK] = np.abs(a - b).sum(axis=1, dtype=np.int64)
     return out
 
 
@@ -144,18 +145,20 @@ def hash_candidates(phashes: np.ndarray, max_hamming: int = MAX_HAMMING) -> np.n
     return unique_pairs(np.concatenate(found))
 
 
-def near_pairs(images: np.ndarray, pairs: np.ndarray, max_l1: int,
-               sums: np.ndarray | None = None) -> np.ndarray:
+def near_pairs(images: np.ndarray, pairs: np.ndarray, max_l1: int, sums: np.ndarray | None = None) -> np.ndarray:
     """The pairs whose pixel L1 distance is <= max_l1.
 
     Cheap block-sum lower bound first (rules out most candidates), pixels for the rest;
     `sums` = block_sums(images) if already computed.
     """
     sums = block_sums(images) if sums is None else sums
-    bound = np.concatenate([np.empty(0, dtype=np.int32)] + [
-        np.abs(sums[pairs[lo:lo + CHUNK, 0]] - sums[pairs[lo:lo + CHUNK, 1]]).sum(axis=1)
-        for lo in range(0, len(pairs), CHUNK)
-    ])
+    bound = np.concatenate(
+        [np.empty(0, dtype=np.int32)]
+        + [
+            np.abs(sums[pairs[lo : lo + CHUNK, 0]] - sums[pairs[lo : lo + CHUNK, 1]]).sum(axis=1)
+            for lo in range(0, len(pairs), CHUNK)
+        ]
+    )
     pairs = pairs[bound <= max_l1]
     return pairs[l1_distances(images, pairs) <= max_l1]
 
@@ -169,11 +172,11 @@ def block_sums(images: np.ndarray, block: int = BLOCK) -> np.ndarray:
     n, h, w = images.shape
     out = np.empty((n, (h // block) * (w // block)), dtype=np.int32)
     for lo in range(0, n, CHUNK):
-        batch = images[lo:lo + CHUNK]
+        batch = images[lo : lo + CHUNK]
         # rows first, then columns: two cheap reductions instead of one over a 5-D view
         strips = batch.reshape(len(batch), h // block, block, w).sum(axis=2, dtype=np.int32)
         tiles = strips.reshape(len(batch), h // block, w // block, block).sum(axis=3)
-        out[lo:lo + CHUNK] = tiles.reshape(len(batch), -1)
+        out[lo : lo + CHUNK] = tiles.reshape(len(batch), -1)
     return out
 
 
@@ -186,9 +189,9 @@ def wide_blocks(sums: np.ndarray) -> np.ndarray:
     return sums.reshape(len(sums), -1, 2).sum(axis=2)
 
 
-def close_pairs(images: np.ndarray, side: np.ndarray, max_l1: int,
-                focus: np.ndarray | None = None,
-                sums: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def close_pairs(
+    images: np.ndarray, side: np.ndarray, max_l1: int, focus: np.ndarray | None = None, sums: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Every pair (i < j) from different sides (side[i] != side[j]) with pixel L1 distance
     <= max_l1, and those distances; with a `focus` mask, only pairs touching it. Images
     with side < 0 take no part (so callers need not copy out the ones that do).
@@ -214,14 +217,12 @@ def close_pairs(images: np.ndarray, side: np.ndarray, max_l1: int,
             if a == b or (focus is None and (len(members[a]), a) >= (len(members[b]), b)):
                 continue  # without focus each pair of sides once: the smaller side queries
             for lo in range(0, len(query), CHUNK):
-                chunk = query[lo:lo + CHUNK]
+                chunk = query[lo : lo + CHUNK]
                 # radius + 0.5: the sums are integers, so no rounding can lose a pair
                 hits = tree.query_ball_point(wide[chunk], max_l1 + 0.5, p=1, workers=-1)
                 counts = np.fromiter(map(len, hits), dtype=np.int64, count=len(hits))
-                j = np.fromiter(itertools.chain.from_iterable(hits), dtype=np.int64,
-                                count=counts.sum())
-                pairs = np.sort(np.stack([np.repeat(chunk, counts), tree_members[j]], axis=1),
-                                axis=1)
+                j = np.fromiter(itertools.chain.from_iterable(hits), dtype=np.int64, count=counts.sum())
+                pairs = np.sort(np.stack([np.repeat(chunk, counts), tree_members[j]], axis=1), axis=1)
                 found.append(near_pairs(images, pairs, max_l1, sums))
     pairs = unique_pairs(np.concatenate(found))
     return pairs, l1_distances(images, pairs)
@@ -232,9 +233,7 @@ def components(n: int, pairs: np.ndarray) -> np.ndarray:
 
     Labels are numbered in order of each component's smallest node (deterministic).
     """
-    graph = scipy.sparse.coo_matrix(
-        (np.ones(len(pairs), dtype=np.int8), (pairs[:, 0], pairs[:, 1])), shape=(n, n)
-    )
+    graph = scipy.sparse.coo_matrix((np.ones(len(pairs), dtype=np.int8), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
     _, labels = connected_components(graph, directed=False)
     # renumber by first occurrence so the numbering never depends on scipy's traversal
     _, first = np.unique(labels, return_index=True)

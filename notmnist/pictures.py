@@ -4,6 +4,7 @@ Each function returns a PIL image; `save_png` writes one atomically. Tiles are t
 28x28 glyphs scaled up with nearest-neighbour so single pixels stay visible, and every
 picture carries its own title and labels (Pillow's bundled font, no system fonts).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,9 +12,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from stages.io import atomic_path
+from notmnist.files import atomic_path
+from notmnist.images import SIZE
 
-SIDE = 28
 BACKGROUND = (255, 255, 255)
 INK = (20, 20, 20)
 MARGIN = 12
@@ -38,8 +39,7 @@ def diverging(values: np.ndarray) -> np.ndarray:
     return rgb.round().astype(np.uint8)
 
 
-def montage(tiles: np.ndarray, captions: list[list[str]], *, title: list[str], columns: int,
-            scale: int) -> Image.Image:
+def montage(tiles: np.ndarray, captions: list[list[str]], *, title: list[str], columns: int, scale: int) -> Image.Image:
     """Lay out `tiles` (n, 28, 28) gray or (n, 28, 28, 3) RGB uint8 in a grid, captions under each."""
     tiles = np.asarray(tiles, dtype=np.uint8)
     if tiles.ndim == 3:
@@ -47,13 +47,12 @@ def montage(tiles: np.ndarray, captions: list[list[str]], *, title: list[str], c
     n = len(tiles)
     columns = max(1, min(columns, n))
     rows = -(-n // columns)
-    tile = SIDE * scale
+    tile = SIZE * scale
     caption_font, title_font = font(max(12, tile // 8)), font(18)
     line = caption_font.getbbox("Ag")[3] + 4
     cell_w, cell_h = tile + MARGIN, tile + line * max((len(c) for c in captions), default=0) + MARGIN
     title_h = (title_font.getbbox("Ag")[3] + 6) * len(title) + MARGIN
-    width = max(columns * cell_w + MARGIN,
-                max(title_font.getbbox(t)[2] for t in title) + 2 * MARGIN)
+    width = max(columns * cell_w + MARGIN, max(title_font.getbbox(t)[2] for t in title) + 2 * MARGIN)
     image = Image.new("RGB", (width, title_h + rows * cell_h + MARGIN), BACKGROUND)
     draw = ImageDraw.Draw(image)
     for i, text in enumerate(title):
@@ -74,23 +73,36 @@ def weights_picture(W: np.ndarray, classes: list[str], scale: int = 7) -> Image.
     Each template is scaled by its own largest |w|: red pixels are evidence for the letter
     (a bright pixel there raises its score), blue pixels evidence against it.
     """
-    templates = np.asarray(W, dtype=np.float64).T.reshape(len(classes), SIDE, SIDE)
+    templates = np.asarray(W, dtype=np.float64).T.reshape(len(classes), SIZE, SIZE)
     peak = np.abs(templates).max(axis=(1, 2), keepdims=True)
     tiles = diverging(templates / np.where(peak > 0, peak, 1.0))
-    return montage(tiles, [[c] for c in classes], columns=5, scale=scale, title=[
-        "Learned weights: one 28x28 template per letter (column k of W)",
-        "red: a bright pixel here raises the letter's score, blue: lowers it (each scaled to its max |w|)",
-    ])
+    return montage(
+        tiles,
+        [[c] for c in classes],
+        columns=5,
+        scale=scale,
+        title=[
+            "Learned weights: one 28x28 template per letter (column k of W)",
+            "red: a bright pixel here raises the letter's score, blue: lowers it (each scaled to its max |w|)",
+        ],
+    )
 
 
-def mistakes_picture(images: np.ndarray, actual: list[str], predicted: list[str],
-                     confidence: np.ndarray, scale: int = 4, columns: int = 9) -> Image.Image:
+def mistakes_picture(
+    images: np.ndarray,
+    actual: list[str],
+    predicted: list[str],
+    confidence: np.ndarray,
+    scale: int = 4,
+    columns: int = 9,
+) -> Image.Image:
     """The given mistakes (most confident first), each captioned with true/predicted letter."""
-    title = [f"The {len(images)} most confident mistakes on the test set",
-             "caption: true letter -> predicted letter, model confidence in its prediction"]
+    title = [
+        f"The {len(images)} most confident mistakes on the test set",
+        "caption: true letter -> predicted letter, model confidence in its prediction",
+    ]
     if len(images) == 0:
-        return montage(np.zeros((0, SIDE, SIDE), np.uint8), [], columns=1, scale=scale,
-                       title=["No mistakes to show"])
+        return montage(np.zeros((0, SIZE, SIZE), np.uint8), [], columns=1, scale=scale, title=["No mistakes to show"])
     captions = [[f"true {a} -> {p}", f"{c:.0%} sure"] for a, p, c in zip(actual, predicted, confidence)]
     return montage(images, captions, columns=columns, scale=scale, title=title)
 
@@ -107,13 +119,17 @@ def confusion_picture(matrix: np.ndarray, classes: list[str], cell: int = 56) ->
     share = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
     off = np.where(np.eye(k, dtype=bool), 0.0, share)
     off_scaled = off / off.max() if off.max() > 0 else off
-    colours = np.where(np.eye(k, dtype=bool)[..., None],
-                       diverging(-np.diag(share))[:, None, :].repeat(k, axis=1),
-                       diverging(off_scaled))
+    colours = np.where(
+        np.eye(k, dtype=bool)[..., None],
+        diverging(-np.diag(share))[:, None, :].repeat(k, axis=1),
+        diverging(off_scaled),
+    )
     label_font, count_font, title_font = font(20), font(max(11, cell // 4)), font(18)
-    title = ["Confusion matrix on the test set (counts)",
-             "rows: actual letter, columns: predicted; blue diagonal = recall,",
-             "red = share of the row, darkest red = most frequent confusion"]
+    title = [
+        "Confusion matrix on the test set (counts)",
+        "rows: actual letter, columns: predicted; blue diagonal = recall,",
+        "red = share of the row, darkest red = most frequent confusion",
+    ]
     title_h = len(title) * 24 + 2 * MARGIN
     top_axis = 60
     left = max(top_axis, 20 + max(label_font.getbbox(name)[2] for name in classes))
@@ -134,6 +150,5 @@ def confusion_picture(matrix: np.ndarray, classes: list[str], cell: int = 56) ->
             colour = tuple(int(v) for v in colours[r, c])
             draw.rectangle((x, y, x + cell - 1, y + cell - 1), fill=colour, outline=(220, 220, 220))
             ink = (255, 255, 255) if sum(colour) < 400 else INK
-            draw.text((x + cell // 2, y + cell // 2), str(matrix[r, c]), fill=ink, font=count_font,
-                      anchor="mm")
+            draw.text((x + cell // 2, y + cell // 2), str(matrix[r, c]), fill=ink, font=count_font, anchor="mm")
     return image

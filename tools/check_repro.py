@@ -1,7 +1,7 @@
 """Reproduction check: do the results re-derived in the workspace match the committed ones?
 
 Run it after reproducing the pipeline from scratch (CI runs `dvc repro --force`, then
-`python -m stages.check_repro`). It compares, against a git revision (default HEAD):
+`python -m tools.check_repro`). It compares, against a git revision (default HEAD):
 
 - the lock files (`dvc.lock`, `builtin/dvc.lock`): every stage's dependencies and params
   must be identical (otherwise the committed results were made by other code or params),
@@ -17,20 +17,21 @@ Run it after reproducing the pipeline from scratch (CI runs `dvc repro --force`,
 Exit code 0 with a one-line summary when everything reproduced, 1 with one line per
 drift (file, key, committed value, reproduced value, tolerance) otherwise.
 """
+
 from __future__ import annotations
 
-import argparse
 import fnmatch
 import hashlib
 import json
 import math
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from notmnist import cli
 
 # Each lock file and the prefix DVC gives its stages' names (`dvc repro builtin/dvc.yaml:synthesize`).
 LOCKS = {"dvc.lock": "", "builtin/dvc.lock": "builtin/dvc.yaml:"}
@@ -65,8 +66,10 @@ class Drift:
     tolerance: str
 
     def __str__(self) -> str:
-        return (f"{self.file}: {self.key}: committed {self.committed!r}, "
-                f"reproduced {self.reproduced!r} (tolerance: {self.tolerance})")
+        return (
+            f"{self.file}: {self.key}: committed {self.committed!r}, "
+            f"reproduced {self.reproduced!r} (tolerance: {self.tolerance})"
+        )
 
 
 def is_ignored(key: str, exact: bool = True) -> bool:
@@ -105,13 +108,13 @@ def compare_metrics(file: str, committed: Any, reproduced: Any, exact: bool) -> 
         if is_ignored(key, exact):
             continue
         if key not in new or key not in old:
-            drifts.append(Drift(file, key, old.get(key, "<missing>"), new.get(key, "<missing>"),
-                                "the key must exist in both"))
+            drifts.append(
+                Drift(file, key, old.get(key, "<missing>"), new.get(key, "<missing>"), "the key must exist in both")
+            )
             continue
         a, b = old[key], new[key]
         numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (a, b))
-        if exact or not numeric or (isinstance(a, int) and isinstance(b, int)
-                                    and not fnmatch.fnmatch(key, "*epoch*")):
+        if exact or not numeric or (isinstance(a, int) and isinstance(b, int) and not fnmatch.fnmatch(key, "*epoch*")):
             if a != b:
                 drifts.append(Drift(file, key, a, b, "exact"))
             continue
@@ -129,8 +132,13 @@ def git_show(rev: str, path: str, cwd: Path) -> bytes | None:
 
 
 def committed_metric_files(rev: str, cwd: Path) -> list[str]:
-    result = subprocess.run(["git", "ls-tree", "-r", "--name-only", rev, "--", "metrics/"],
-                            cwd=cwd, capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        ["git", "ls-tree", "-r", "--name-only", rev, "--", "metrics/"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return [p for p in result.stdout.split() if p.endswith(".json")]
 
 
@@ -144,8 +152,14 @@ def load_locks(read) -> dict | None:
     texts = {path: read(path) for path in LOCKS}
     if all(text is None for text in texts.values()):
         return None
-    return {"stages": {LOCKS[path] + name: stage for path, text in texts.items() if text
-                       for name, stage in (yaml.safe_load(text) or {}).get("stages", {}).items()}}
+    return {
+        "stages": {
+            LOCKS[path] + name: stage
+            for path, text in texts.items()
+            if text
+            for name, stage in (yaml.safe_load(text) or {}).get("stages", {}).items()
+        }
+    }
 
 
 def compare_locks(committed: dict, reproduced: dict) -> list[Drift]:
@@ -153,12 +167,20 @@ def compare_locks(committed: dict, reproduced: dict) -> list[Drift]:
     drifts = []
     old_stages, new_stages = committed.get("stages", {}), reproduced.get("stages", {})
     # Outputs of model stages depend on BLAS; as a dependency (evaluate <- model.npz) they are skipped.
-    model_outs = {path for name, stage in old_stages.items() if name not in DATA_STAGES
-                  for path in _by_path(stage.get("outs"))}
+    model_outs = {
+        path for name, stage in old_stages.items() if name not in DATA_STAGES for path in _by_path(stage.get("outs"))
+    }
     for name in sorted(set(old_stages) | set(new_stages)):
         if name not in new_stages or name not in old_stages:
-            drifts.append(Drift("dvc.lock", f"stage {name}", "present" if name in old_stages else "<missing>",
-                                "present" if name in new_stages else "<missing>", "the stage must exist in both"))
+            drifts.append(
+                Drift(
+                    "dvc.lock",
+                    f"stage {name}",
+                    "present" if name in old_stages else "<missing>",
+                    "present" if name in new_stages else "<missing>",
+                    "the stage must exist in both",
+                )
+            )
             continue
         old, new = old_stages[name], new_stages[name]
         if old.get("params") != new.get("params"):
@@ -178,22 +200,28 @@ def compare_locks(committed: dict, reproduced: dict) -> list[Drift]:
 
 def json_outputs(lock: dict) -> dict[str, tuple[str, str | None]]:
     """Every JSON output recorded in a dvc.lock: path -> (stage, md5)."""
-    return {path: (name, entry.get("md5"))
-            for name, stage in lock.get("stages", {}).items()
-            for path, entry in _by_path(stage.get("outs")).items() if path.endswith(".json")}
+    return {
+        path: (name, entry.get("md5"))
+        for name, stage in lock.get("stages", {}).items()
+        for path, entry in _by_path(stage.get("outs")).items()
+        if path.endswith(".json")
+    }
 
 
 def edited_by_hand(file: str, committed: bytes, md5: str, rev: str, root: Path) -> list[Drift]:
     """A committed metrics file that is not the one dvc.lock records: the keys that differ
     from the version with the recorded md5 (searched in the file's git history)."""
     advice = "dvc.lock records another file (edited by hand?); run `dvc repro` and commit"
-    history = subprocess.run(["git", "rev-list", "--max-count=100", rev, "--", file], cwd=root,
-                             capture_output=True, text=True).stdout.split()
+    history = subprocess.run(
+        ["git", "rev-list", "--max-count=100", rev, "--", file], cwd=root, capture_output=True, text=True
+    ).stdout.split()
     for commit in history:
         recorded = git_show(commit, file, root)
         if recorded is not None and hashlib.md5(recorded).hexdigest() == md5:
-            return [Drift(d.file, d.key, d.reproduced, d.committed, advice)  # committed vs recorded
-                    for d in compare_metrics(file, json.loads(recorded), json.loads(committed), exact=True)]
+            return [
+                Drift(d.file, d.key, d.reproduced, d.committed, advice)  # committed vs recorded
+                for d in compare_metrics(file, json.loads(recorded), json.loads(committed), exact=True)
+            ]
     return [Drift(file, "md5", hashlib.md5(committed).hexdigest(), md5, advice)]
 
 
@@ -225,16 +253,15 @@ def check(root: Path | str = ".", rev: str = "HEAD") -> tuple[list[Drift], str]:
         drifts += compare_metrics(file, old, new, exact)
         n_values += sum(not is_ignored(k, exact) for k in flatten(old))
     data_outs = sum(len(committed_lock.get("stages", {}).get(s, {}).get("outs", [])) for s in DATA_STAGES)
-    summary = (f"reproduced: {len(committed_lock.get('stages', {}))} stages match {rev}; "
-               f"{data_outs} data-stage outputs identical, {n_values} metric values in "
-               f"{len(files)} files within tolerance")
+    summary = (
+        f"reproduced: {len(committed_lock.get('stages', {}))} stages match {rev}; "
+        f"{data_outs} data-stage outputs identical, {n_values} metric values in "
+        f"{len(files)} files within tolerance"
+    )
     return drifts, summary
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rev", default="HEAD", help="git revision holding the committed results")
-    args = parser.parse_args()
+def main(args) -> int:
     drifts, summary = check(".", args.rev)
     if drifts:
         print(f"NOT reproduced: {len(drifts)} difference(s) from {args.rev}:")
@@ -246,4 +273,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    parser = cli.parser(__doc__)
+    parser.add_argument("--rev", default="HEAD", help="git revision holding the committed results (default: HEAD)")
+    cli.run(main, parser)

@@ -1,36 +1,34 @@
 """Is the accuracy difference between two runs real? McNemar's exact test on their predictions.
 
-    python -m stages.compare REV_A [REV_B]
+    python -m tools.compare REV_A [REV_B]
 
 reads `metrics/predictions.csv` as committed at git revision REV_A and at REV_B (default:
 the workspace; `workspace` names it explicitly), pairs the predictions image by image and
 reports both accuracies, the disagreements, McNemar's exact p-value and the smallest
 difference this test set can resolve (the rule of 30).
 """
+
 from __future__ import annotations
 
-import argparse
 import io
 import subprocess
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-import scipy.stats
 
-from stages.evaluate import wilson_interval
-from stages.io import UserError, run
+from notmnist import cli
+from notmnist.contracts import PREDICTIONS
+from notmnist.errors import UserError
+from notmnist.statistics import RULE_OF_30, mcnemar, resolution, wilson_interval
 
-PREDICTIONS = Path("metrics/predictions.csv")
 WORKSPACE = "workspace"
-RULE_OF_30 = 30
 
 
 def git(*args: str) -> subprocess.CompletedProcess:
     try:
         return subprocess.run(["git", *args], capture_output=True, text=True)
     except FileNotFoundError:
-        raise UserError("git not found; stages.compare reads predictions from git revisions") from None
+        raise UserError("git not found; tools.compare reads predictions from git revisions") from None
 
 
 def read_predictions(rev: str, path: Path = PREDICTIONS) -> pd.DataFrame:
@@ -58,19 +56,6 @@ def read_predictions(rev: str, path: Path = PREDICTIONS) -> pd.DataFrame:
     return table
 
 
-def mcnemar(correct_a: np.ndarray, correct_b: np.ndarray) -> tuple[int, int, float]:
-    """McNemar's exact test of equal accuracy for paired predictions.
-
-    Only the disagreements carry information: n_a = images only A gets right, n_b = only B.
-    Under H0 (same accuracy) each disagreement is a fair coin, so n_a ~ Binomial(n_a + n_b, 1/2);
-    the two-sided binomial p-value (scipy.stats.binomtest) is the test's p-value (1 if none).
-    """
-    only_a = int(np.sum(correct_a & ~correct_b))
-    only_b = int(np.sum(~correct_a & correct_b))
-    p = scipy.stats.binomtest(only_a, only_a + only_b, 0.5).pvalue if only_a + only_b else 1.0
-    return only_a, only_b, float(p)
-
-
 def compare(a: pd.DataFrame, b: pd.DataFrame) -> dict:
     """Pair two predictions tables on `index` and test whether their accuracies differ.
 
@@ -79,8 +64,10 @@ def compare(a: pd.DataFrame, b: pd.DataFrame) -> dict:
     """
     pairs = a.merge(b, on="index", how="inner", suffixes=("_a", "_b"), validate="one_to_one")
     if len(pairs) != len(a) or len(pairs) != len(b) or len(pairs) == 0:
-        raise UserError(f"the two runs were tested on different images ({len(a)} and {len(b)} rows, "
-                        f"{len(pairs)} in common): a paired comparison needs the same test split")
+        raise UserError(
+            f"the two runs were tested on different images ({len(a)} and {len(b)} rows, "
+            f"{len(pairs)} in common): a paired comparison needs the same test split"
+        )
     if not (pairs["label_a"] == pairs["label_b"]).all():
         raise UserError("the two runs disagree on the true labels of the same test images")
     correct_a = (pairs["predicted_a"] == pairs["label_a"]).to_numpy()
@@ -89,10 +76,14 @@ def compare(a: pd.DataFrame, b: pd.DataFrame) -> dict:
     n = len(pairs)
     return {
         "n": n,
-        "accuracy_a": correct_a.mean(), "ci95_a": wilson_interval(correct_a.sum(), n),
-        "accuracy_b": correct_b.mean(), "ci95_b": wilson_interval(correct_b.sum(), n),
-        "only_a": only_a, "only_b": only_b, "p_value": p,
-        "resolvable": RULE_OF_30 / n,
+        "accuracy_a": correct_a.mean(),
+        "ci95_a": wilson_interval(correct_a.sum(), n),
+        "accuracy_b": correct_b.mean(),
+        "ci95_b": wilson_interval(correct_b.sum(), n),
+        "only_a": only_a,
+        "only_b": only_b,
+        "p_value": p,
+        "resolvable": resolution(n),
     }
 
 
@@ -100,9 +91,13 @@ def report(result: dict, rev_a: str, rev_b: str, alpha: float = 0.05) -> str:
     """The comparison in plain words."""
     n, diff = result["n"], result["accuracy_b"] - result["accuracy_a"]
     width = max(len(rev_a), len(rev_b))
-    lines = [f"{rev:<{width}}  accuracy {acc:.4f}  (95% CI {lo:.4f}-{hi:.4f})"
-             for rev, acc, (lo, hi) in [(rev_a, result["accuracy_a"], result["ci95_a"]),
-                                        (rev_b, result["accuracy_b"], result["ci95_b"])]]
+    lines = [
+        f"{rev:<{width}}  accuracy {acc:.4f}  (95% CI {lo:.4f}-{hi:.4f})"
+        for rev, acc, (lo, hi) in [
+            (rev_a, result["accuracy_a"], result["ci95_a"]),
+            (rev_b, result["accuracy_b"], result["ci95_b"]),
+        ]
+    ]
     lines += [
         f"difference {rev_b} - {rev_a}: {diff:+.4f} ({result['only_b'] - result['only_a']:+d} of {n} test images)",
         f"disagreements: {result['only_a']} right only in {rev_a}, {result['only_b']} right only in {rev_b}",
@@ -114,22 +109,28 @@ def report(result: dict, rev_a: str, rev_b: str, alpha: float = 0.05) -> str:
     if significant and resolved:
         verdict = f"the difference is real (p < {alpha}) and above the rule-of-30 resolution"
     elif significant:
-        verdict = (f"the difference is statistically significant (p < {alpha}) but smaller than "
-                   f"30 test images: too small to trust as a real improvement")
+        verdict = (
+            f"the difference is statistically significant (p < {alpha}) but smaller than "
+            f"30 test images: too small to trust as a real improvement"
+        )
     else:
         verdict = f"no evidence of a real difference (p >= {alpha}): treat the two runs as equally accurate"
     return "\n".join(lines + ["verdict: " + verdict])
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m stages.compare", description=__doc__.split("\n")[0])
-    parser.add_argument("rev_a", metavar="REV_A", help="git revision of the baseline run (e.g. HEAD~1)")
-    parser.add_argument("rev_b", metavar="REV_B", nargs="?", default=WORKSPACE,
-                        help="git revision of the new run (default: the workspace)")
-    args = parser.parse_args(argv)
+def main(args) -> None:
     result = compare(read_predictions(args.rev_a), read_predictions(args.rev_b))
     print(report(result, args.rev_a, args.rev_b))
 
 
 if __name__ == "__main__":
-    run(main)
+    parser = cli.parser(__doc__)
+    parser.add_argument("rev_a", metavar="REV_A", help="git revision of the baseline run (e.g. HEAD~1)")
+    parser.add_argument(
+        "rev_b",
+        metavar="REV_B",
+        nargs="?",
+        default=WORKSPACE,
+        help="git revision of the new run (default: the workspace)",
+    )
+    cli.run(main, parser)

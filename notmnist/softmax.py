@@ -15,11 +15,12 @@ so both have the same minimizer, and sklearn's objective / (C * n) equals J.
 Arithmetic: scores and probabilities in float32 (the speed of an epoch is in the two
 matrix products); the row sums of exp(.) and the loss accumulate in float64.
 """
+
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
+
+from notmnist import parallel
 
 
 def scores(X: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -31,7 +32,9 @@ def log_softmax(s: np.ndarray) -> np.ndarray:
     """log softmax(s)_k = (s_k - m) - log(sum_j exp(s_j - m)), m = max_j s_j per row.
 
     Subtracting the row max makes every exponent <= 0 (no overflow) and the sum >= 1
-    (the log is never log 0), so any finite scores give finite log-probabilities.
+    (the log is never log 0), so any finite scores give finite log-probabilities. (This is
+    scipy.special.log_softmax with the sum in float64; importing scipy.special would slow
+    the start of every training process. The tests compare the two.)
     """
     s = np.asarray(s)
     shifted = s - s.max(axis=-1, keepdims=True)
@@ -44,8 +47,9 @@ def predict_proba(X: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.exp(log_softmax(scores(X, W, b)))
 
 
-def loss_and_grad(X: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndarray, l2: float
-                  ) -> tuple[float, np.ndarray, np.ndarray]:
+def loss_and_grad(
+    X: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndarray, l2: float
+) -> tuple[float, np.ndarray, np.ndarray]:
     """J(W, b) on the rows (X, y) and its gradient, side by side.
 
         P = softmax(X W + b), Y = one_hot(y)
@@ -70,7 +74,7 @@ def loss_and_grad(X: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndarray, l2
     loss += 0.5 * l2 * float(np.vdot(W, W))
     delta = e
     delta *= (1.0 / col_sum).astype(e.dtype)  # P
-    delta[y, rows] -= 1.0                      # P - Y
+    delta[y, rows] -= 1.0  # P - Y
     delta *= e.dtype.type(1.0 / n)
     dW = X.T @ delta.T
     if l2:
@@ -78,31 +82,42 @@ def loss_and_grad(X: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndarray, l2
     return float(loss), dW, delta.sum(axis=1)
 
 
-def objective(X: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndarray, l2: float,
-              chunk: int = 1024) -> tuple[float, np.ndarray, np.ndarray]:
+def loss_and_grad_plain(
+    X: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndarray, l2: float
+) -> tuple[float, np.ndarray, np.ndarray]:
+    """The same J and gradient as loss_and_grad, written as the formulas read (float64);
+    the reference that the fast, class-major, in-place version is tested against."""
+    import scipy.special
+
+    X, W, b = (np.asarray(a, dtype=np.float64) for a in (X, W, b))
+    n = len(X)
+    P = scipy.special.softmax(X @ W + b, axis=1)
+    Y = np.eye(W.shape[1])[y]
+    J = -np.log(P[np.arange(n), y]).mean() + 0.5 * l2 * np.sum(W * W)
+    return float(J), X.T @ (P - Y) / n + l2 * W, (P - Y).sum(axis=0) / n
+
+
+def objective(
+    X: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndarray, l2: float, chunk: int = 1024
+) -> tuple[float, np.ndarray, np.ndarray]:
     """J and its gradient (float64) over all rows of X, read in chunks so that X may be a
     memory map larger than memory; used by L-BFGS and for the final train objective.
 
     The products run in float32 like training (twice as fast as float64); per-chunk sums
-    are accumulated in float64, which keeps J accurate to about 1e-7 relative. There are at
-    least two chunks, differentiated by two threads at once (numpy's BLAS calls release
-    the GIL), and summed in a fixed order, so the result does not depend on timing. A chunk
-    of 1024 rows (3 MB) is still in the cache when the gradient product reads it again:
-    J and its gradient on notMNIST_small's train split took 13 ms, against 15-19 ms with
-    chunks of 65536 rows.
+    are accumulated in float64, which keeps J accurate to about 1e-7 relative. Chunks are
+    differentiated on all cores at once and summed in chunk order (parallel.map_chunks);
+    a chunk is small enough to be still in the cache when the gradient product reads it.
     """
     n = X.shape[0]
     W64 = np.asarray(W, dtype=np.float64)
     W32, b32 = W64.astype(np.float32), np.asarray(b, dtype=np.float32)
-    size = max(1, min(chunk, -(-n // 2)))
 
-    def part(start: int) -> tuple[float, np.ndarray, np.ndarray]:
-        Xc = np.asarray(X[start:start + size], dtype=np.float32)
-        loss, gW, gb = loss_and_grad(Xc, y[start:start + size], W32, b32, 0.0)
+    def part(lo: int, hi: int) -> tuple[float, np.ndarray, np.ndarray]:
+        Xc = np.asarray(X[lo:hi], dtype=np.float32)
+        loss, gW, gb = loss_and_grad(Xc, y[lo:hi], W32, b32, 0.0)
         return loss * len(Xc), gW * np.float32(len(Xc)), gb * np.float32(len(Xc))
 
-    with ThreadPoolExecutor(2) as pool:
-        parts = list(pool.map(part, range(0, n, size)))
+    parts = parallel.map_chunks(part, n, max(1, min(chunk, -(-n // 2))))
     total = sum(p[0] for p in parts)
     dW = sum(p[1].astype(np.float64) for p in parts)
     db = sum(p[2].astype(np.float64) for p in parts)
@@ -110,14 +125,15 @@ def objective(X: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndarray, l2: fl
     return loss, dW / n + l2 * W64, db / n
 
 
-def evaluate(X: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndarray, chunk: int = 65536
-             ) -> tuple[float, float]:
+def loss_and_accuracy(
+    X: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndarray, chunk: int = 65536
+) -> tuple[float, float]:
     """(mean cross-entropy without the L2 term, accuracy) over all rows, in chunks."""
     n = X.shape[0]
     nll, correct = 0.0, 0
     for start in range(0, n, chunk):
-        logp = log_softmax(scores(np.asarray(X[start:start + chunk]), W, b))
-        yc = y[start:start + chunk]
+        logp = log_softmax(scores(np.asarray(X[start : start + chunk]), W, b))
+        yc = y[start : start + chunk]
         nll -= logp[np.arange(len(yc)), yc].sum(dtype=np.float64)
         correct += int((logp.argmax(axis=1) == yc).sum())
     return nll / n, correct / n

@@ -4,6 +4,7 @@ Used by ingest (every file of a data set) and predict (a user's picture), so bot
 exactly the same pixels. Pixel values are those of the file after conversion to gray;
 nothing is inverted or normalized here.
 """
+
 from __future__ import annotations
 
 import io
@@ -51,8 +52,7 @@ def to_glyph(data: bytes, *, resize: str = "fit", max_pixels: int = DEFAULT_MAX_
             with Image.open(io.BytesIO(data), formats=FORMATS) as im:
                 width, height = im.size
                 if width * height > max_pixels:
-                    raise SkippedImage(
-                        f"decompression bomb: {width}x{height} pixels, over the cap of {max_pixels}")
+                    raise SkippedImage(f"decompression bomb: {width}x{height} pixels, over the cap of {max_pixels}")
                 if resize == "skip" and im.size != (SIZE, SIZE):
                     raise SkippedImage(f"wrong size: {width}x{height}, not {SIZE}x{SIZE} (resize: skip)")
                 im.seek(0)
@@ -97,13 +97,13 @@ def _to_size(gray: np.ndarray, resize: str) -> np.ndarray:
     new_size = (max(1, round(width * scale)), max(1, round(height * scale)))
     border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
     canvas = Image.new("L", (SIZE, SIZE), int(np.median(border)))
-    canvas.paste(im.resize(new_size, Image.Resampling.LANCZOS),
-                 ((SIZE - new_size[0]) // 2, (SIZE - new_size[1]) // 2))
+    canvas.paste(im.resize(new_size, Image.Resampling.LANCZOS), ((SIZE - new_size[0]) // 2, (SIZE - new_size[1]) // 2))
     return np.asarray(canvas)
 
 
-def decode_many(datas: list[bytes], resize: str = "fit",
-                max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, list[str | None]]:
+def decode_many(
+    datas: list[bytes], resize: str = "fit", max_pixels: int = DEFAULT_MAX_PIXELS
+) -> tuple[np.ndarray, list[str | None]]:
     """to_glyph over a batch: (k, 28, 28) glyphs (zeros where skipped) and k reasons (None = ok).
 
     One call is one task for a worker process: a batch keeps the IPC per image small.

@@ -1,11 +1,12 @@
-"""Update rules and learning-rate schedules (stages/optim.py): hand-computed steps on a
-two-parameter problem, and PyTorch's torch.optim on the same gradients when installed."""
+"""The update rules (notmnist.optimizers): hand-computed steps on a two-parameter problem, and
+PyTorch's torch.optim on the same gradients (CI installs torch; elsewhere these skip without it)."""
+
 import math
 
 import numpy as np
 import pytest
 
-from stages import optim
+from notmnist import optimizers
 
 P0 = [1.0, -2.0]
 G = [0.5, 0.25]  # the same gradient at both steps keeps the hand arithmetic short
@@ -13,11 +14,11 @@ G = [0.5, 0.25]  # the same gradient at both steps keeps the hand arithmetic sho
 # Two steps of lr = 0.1 from P0 with gradient G, worked out by hand from each docstring
 # (mu = 0.9, rho = 0.99, beta1 = 0.9, beta2 = 0.999, eps negligible).
 HAND = {
-    # p - 0.1 g, twice
+    # w - 0.1 g, twice
     "sgd": [[0.95, -2.025], [0.9, -2.05]],
     # v1 = g, v2 = 1.9 g
     "momentum": [[0.95, -2.025], [0.855, -2.0725]],
-    # p1 = p - 0.1 (g + 0.9 g); p2 = p1 - 0.1 (g + 0.9 * 1.9 g) = p1 - 0.271 g
+    # w1 = w - 0.1 (g + 0.9 g); w2 = w1 - 0.1 (g + 0.9 * 1.9 g) = w1 - 0.271 g
     "nesterov": [[0.905, -2.0475], [0.7695, -2.11525]],
     # s1 = g^2: step 0.1 sign(g); s2 = 2 g^2: step 0.1 / sqrt(2)
     "adagrad": [[0.9, -2.1], [0.9 - 0.1 / math.sqrt(2), -2.1 - 0.1 / math.sqrt(2)]],
@@ -28,9 +29,9 @@ HAND = {
 }
 
 
-@pytest.mark.parametrize("name", optim.OPTIMIZERS)
+@pytest.mark.parametrize("name", optimizers.NAMES)
 def test_two_steps_match_the_hand_computed_update(name):
-    opt = optim.make_optimizer(name, momentum=0.9, rho=0.99, beta1=0.9, beta2=0.999, eps=1e-12)
+    opt = optimizers.make_optimizer(name, momentum=0.9, rho=0.99, beta1=0.9, beta2=0.999, eps=1e-12)
     p = np.array(P0, dtype=np.float32)
     for expected in HAND[name]:
         opt.step([p], [np.array(G, dtype=np.float32)], 0.1)
@@ -38,7 +39,7 @@ def test_two_steps_match_the_hand_computed_update(name):
 
 
 def test_each_parameter_keeps_its_own_state():
-    opt = optim.make_optimizer("momentum", momentum=0.9)
+    opt = optimizers.make_optimizer("momentum", momentum=0.9)
     a, b = np.zeros(2, np.float32), np.zeros(3, np.float32)
     opt.step([a, b], [np.ones(2, np.float32), np.ones(3, np.float32)], 1.0)
     opt.step([a, b], [np.ones(2, np.float32), np.zeros(3, np.float32)], 1.0)
@@ -58,14 +59,14 @@ def torch_optimizer(torch, name, params, lr):
     }[name]()
 
 
-@pytest.mark.parametrize("name", optim.OPTIMIZERS)
+@pytest.mark.parametrize("name", optimizers.NAMES)
 def test_updates_match_torch_optim_on_the_same_gradients(name):
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(0)
     ours = [rng.normal(size=(5, 3)).astype(np.float32), rng.normal(size=3).astype(np.float32)]
     theirs = [torch.tensor(p.copy(), requires_grad=True) for p in ours]
     lrs = [0.1, 0.05, 0.02, 0.01, 0.05]  # a changing rate, as a schedule gives
-    opt = optim.make_optimizer(name, momentum=0.8, rho=0.95, beta1=0.85, beta2=0.99, eps=1e-8)
+    opt = optimizers.make_optimizer(name, momentum=0.8, rho=0.95, beta1=0.85, beta2=0.99, eps=1e-8)
     ref = torch_optimizer(torch, name, theirs, lrs[0])
     for lr in lrs:
         grads = [rng.normal(size=p.shape).astype(np.float32) for p in ours]
@@ -77,37 +78,3 @@ def test_updates_match_torch_optim_on_the_same_gradients(name):
         ref.step()
     for p, t in zip(ours, theirs):
         np.testing.assert_allclose(p, t.detach().numpy(), rtol=1e-5, atol=1e-6)
-
-
-def test_exponential_decays_smoothly_or_in_whole_periods():
-    smooth = optim.exponential(0.1, 0.5, 10)
-    stairs = optim.exponential(0.1, 0.5, 10, staircase=True)
-    assert smooth(0) == stairs(0) == 0.1
-    assert smooth(10) == pytest.approx(0.05) and stairs(10) == pytest.approx(0.05)
-    assert smooth(15) == pytest.approx(0.1 * 0.5**1.5)
-    assert stairs(15) == pytest.approx(0.05) and stairs(19) == pytest.approx(0.05)
-
-
-def test_step_drops_by_the_factor_every_period():
-    lr = optim.step(1.0, 0.1, 100)
-    assert [lr(t) for t in (0, 99, 100, 250)] == pytest.approx([1.0, 1.0, 0.1, 0.01])
-
-
-def test_inverse_time_halves_the_rate_after_one_over_decay_periods():
-    lr = optim.inverse_time(0.1, 0.5, 10)
-    assert lr(0) == 0.1 and lr(20) == pytest.approx(0.05) and lr(5) == pytest.approx(0.1 / 1.25)
-
-
-def test_cosine_runs_from_rate_to_zero_over_the_planned_steps():
-    lr = optim.cosine(0.1, 100)
-    assert lr(0) == pytest.approx(0.1) and lr(50) == pytest.approx(0.05)
-    assert lr(100) == pytest.approx(0.0) and lr(150) == pytest.approx(0.0)
-    assert all(lr(t) >= lr(t + 1) for t in range(100))
-
-
-@pytest.mark.parametrize("name", optim.SCHEDULES)
-def test_every_schedule_starts_at_the_rate_and_never_rises(name):
-    lr = optim.make_schedule(name, 0.3, decay=0.5, decay_steps=7, staircase=False, total_steps=50)
-    values = [lr(t) for t in range(60)]
-    assert values[0] == pytest.approx(0.3)
-    assert all(a >= b for a, b in zip(values, values[1:]))

@@ -1,0 +1,104 @@
+"""Atomic writes and pickle-free reads: the one way every output is written and read.
+
+A writer first writes a temporary file beside its target and renames it over the target
+only when everything succeeded, so an interrupted or failing writer (a full disk, a
+kill) leaves the previous output as it was. Floats in JSON are rounded, so a result that
+did not change is written byte for byte as before and diffs as unchanged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from notmnist.errors import UserError
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path | str) -> Iterator[Path]:
+    """Yield a temporary path next to `path`; rename it onto `path` only on success.
+
+    An interrupted or failing writer leaves the previous `path` untouched; a full disk is
+    reported as a UserError naming the file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    os.chmod(tmp, 0o644)  # mkstemp makes 0600; outputs should read like any other file
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except OSError as e:
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise UserError(f"{path}: disk full while writing it; the previous {path.name} is kept") from None
+        raise
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def save_npy(path: Path | str, array: np.ndarray) -> None:
+    with atomic_path(path) as tmp, tmp.open("wb") as f:
+        np.save(f, array, allow_pickle=False)
+
+
+def load_npy(path: Path | str, mmap: bool = False) -> np.ndarray:
+    """np.load without pickles; a missing file names the stage output it should be."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path}: not found; run the stage that writes it first (dvc repro)")
+    try:
+        return np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except ValueError as e:
+        raise UserError(f"{path}: not a numpy array file ({e})") from None
+
+
+def write_text(path: Path | str, content: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(content, encoding="utf-8")
+
+
+def rounded(obj: Any, digits: int = 6) -> Any:
+    """Round floats to `digits` significant digits (also inside containers and numpy scalars);
+    non-finite floats become None (JSON has no NaN)."""
+    if isinstance(obj, dict):
+        return {str(k): rounded(v, digits) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [rounded(v, digits) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return rounded(obj.tolist(), digits)
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        value = float(obj)
+        if not math.isfinite(value):
+            return None
+        return float(f"{value:.{digits}g}") if value != 0 else 0.0
+    return obj
+
+
+def write_json(path: Path | str, obj: Any, digits: int = 6) -> None:
+    """Write JSON atomically, floats rounded, in a stable layout."""
+    write_text(path, json.dumps(rounded(obj, digits), indent=2, ensure_ascii=False) + "\n")
+
+
+def read_json(path: Path | str) -> Any:
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path}: not found; run the stage that writes it first (dvc repro)")
+    try:
+        with path.open(encoding="utf-8") as f:
+            return json.load(f)
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path}: not valid JSON ({e})") from None

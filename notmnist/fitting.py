@@ -1,0 +1,286 @@
+"""Fitting the softmax model: minibatch SGD (and its helpers) or L-BFGS to the exact optimum.
+
+The objective J(W, b) and its gradient are in notmnist.softmax; the update rules in
+notmnist.optimizers; the learning-rate schedules in notmnist.schedules.
+
+Each epoch visits the training rows in a fresh seeded random order, batch_size rows per
+update; after each epoch the validation loss decides early stopping (`patience`), and the
+weights of the best epoch are the ones kept. `lbfgs` instead minimizes the same J to its
+optimum with scipy's L-BFGS-B (one curve row per iteration): the yardstick the SGD
+variants are measured against.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from tqdm import tqdm
+
+from notmnist import optimizers, parallel, schedules, softmax
+from notmnist.errors import ParamError, UserError
+from notmnist.params import boolean, choice, integer, number, positive
+
+TRAIN = {  # section train: the model that evaluate scores
+    "optimizer": choice(*optimizers.NAMES, "lbfgs"),
+    "learning_rate": positive(),
+    "report_optimum_gap": boolean(),
+}
+MINIBATCH = {  # section minibatch
+    "schedule": choice(*schedules.NAMES),
+    "decay_rate": positive(),
+    "decay_epochs": positive(),
+    "staircase": boolean(),
+    "momentum": number(0, 1, hi_open=True),
+    "rho": number(0, 1, hi_open=True),
+    "beta1": number(0, 1, hi_open=True),
+    "beta2": number(0, 1, hi_open=True),
+    "epsilon": positive(),
+    "batch_size": integer(1, None),
+    "epochs": integer(1, None),
+    "patience": integer(0, None),
+    "init_sigma": number(0, None),
+    "seed": integer(0, 2**32 - 1),
+}
+OBJECTIVE = {  # section objective
+    "l2": number(0, None),
+    "lbfgs_max_iter": integer(1, None),
+}
+
+CURVE_COLUMNS = ("epoch", "step", "lr", "train_loss", "valid_loss", "valid_accuracy")
+DIVERGED = 100.0  # a loss this many times that of a uniform guess (log K) means divergence
+SPLIT_BATCH = 512  # a batch at least this large is differentiated in two halves at once
+
+
+class Diverged(UserError):
+    pass
+
+
+@dataclass
+class Fit:
+    W: np.ndarray
+    b: np.ndarray
+    best_epoch: int  # for lbfgs: iterations
+    epochs_run: int
+    seconds_per_epoch: float
+    curve: list[tuple] = field(default_factory=list)  # one row of CURVE_COLUMNS per epoch
+
+
+def initial_weights(
+    n_features: int, n_classes: int, sigma: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """W ~ N(0, sigma^2) elementwise, b = 0, both float32."""
+    W = rng.normal(0.0, sigma, size=(n_features, n_classes)).astype(np.float32)
+    return W, np.zeros(n_classes, dtype=np.float32)
+
+
+class BatchGradient:
+    """loss_and_grad on the rows X[idx], gathered into a reused buffer (X may be a memory map).
+
+    A batch of SPLIT_BATCH rows or more is gathered and differentiated in two halves on two
+    threads at once (parallel.map_chunks); the halves' means, weighted by their sizes, are
+    the batch's loss and gradient.
+    """
+
+    def __init__(self, X: np.ndarray, y: np.ndarray, batch: int) -> None:
+        self.X, self.y = X, y
+        self.buffer = np.empty((batch, X.shape[1]), dtype=np.float32)
+
+    def gather(self, idx: np.ndarray, at: int = 0) -> np.ndarray:
+        # mode="clip": the indices are valid, and the default "raise" gathers into a
+        # temporary first and copies that into `out`
+        return np.take(self.X, idx, axis=0, out=self.buffer[at : at + len(idx)], mode="clip")
+
+    def __call__(self, idx: np.ndarray, W: np.ndarray, b: np.ndarray, l2: float):
+        n = len(idx)
+        if n < SPLIT_BATCH:
+            return softmax.loss_and_grad(self.gather(idx), self.y[idx], W, b, l2)
+
+        def half(lo: int, hi: int):
+            rows = idx[lo:hi]
+            loss, dW, db = softmax.loss_and_grad(self.gather(rows, lo), self.y[rows], W, b, 0.0)
+            share = (hi - lo) / n
+            return share * loss, dW * np.float32(share), db * np.float32(share)
+
+        (l0, dW0, db0), (l1, dW1, db1) = parallel.map_chunks(half, n, -(-n // 2))
+        loss = l0 + l1 + 0.5 * l2 * float(np.vdot(W, W))
+        return loss, dW0 + dW1 + np.float32(l2) * W, db0 + db1
+
+
+def fit_sgd(
+    X: np.ndarray, y: np.ndarray, Xv: np.ndarray, yv: np.ndarray, n_classes: int, settings: dict, progress: bool = True
+) -> Fit:
+    """Minibatch training of J(W, b) with the optimizer and schedule that `settings` (the
+    train section of params.yaml) name.
+
+    Rows are gathered batch by batch into one reused buffer (BatchGradient), so X may be a
+    memory map larger than the memory we want to use.
+    """
+    n = X.shape[0]
+    X = np.asarray(X)  # a plain view of a memmap: fancy indexing without memmap overhead
+    batch = min(settings["batch_size"], n)
+    steps_per_epoch = math.ceil(n / batch)
+    lr_at = schedules.make_schedule(
+        settings["schedule"],
+        settings["learning_rate"],
+        decay=settings["decay_rate"],
+        decay_steps=settings["decay_epochs"] * steps_per_epoch,
+        staircase=settings["staircase"],
+        total_steps=settings["epochs"] * steps_per_epoch,
+    )
+    optimizer = optimizers.make_optimizer(
+        settings["optimizer"],
+        momentum=settings["momentum"],
+        rho=settings["rho"],
+        beta1=settings["beta1"],
+        beta2=settings["beta2"],
+        eps=settings["epsilon"],
+    )
+    rng = np.random.default_rng(settings["seed"])
+    W, b = initial_weights(X.shape[1], n_classes, settings["init_sigma"], rng)
+    limit = DIVERGED * math.log(n_classes)
+    gradient = BatchGradient(X, y, batch)
+
+    best = (math.inf, 0, W.copy(), b.copy())
+    curve, seconds, t, epoch = [], 0.0, 0, 0
+    bar = tqdm(
+        range(1, settings["epochs"] + 1),
+        desc=f"train {settings['optimizer']}",
+        unit="epoch",
+        disable=None if progress else True,  # None: only on a terminal
+        leave=False,
+    )
+    for epoch in bar:
+        started = time.perf_counter()
+        order = rng.permutation(n)
+        total = 0.0
+        for start in range(0, n, batch):
+            idx = np.sort(order[start : start + batch])  # sorted: the gather reads memory in order
+            lr = lr_at(t)
+            loss, dW, db = gradient(idx, W, b, settings["l2"])
+            if not loss < limit:  # also catches NaN
+                raise Diverged(
+                    f"training diverged in epoch {epoch} (step {t + 1}: loss {loss:.3g}); "
+                    f"lower train.learning_rate (now {settings['learning_rate']:g})"
+                )
+            optimizer.step([W, b], [dW, db], lr)
+            total += loss * len(idx)
+            t += 1
+        seconds += time.perf_counter() - started
+        valid_loss, valid_acc = softmax.loss_and_accuracy(Xv, yv, W, b)
+        curve.append((epoch, t, lr, total / n, valid_loss, valid_acc))
+        bar.set_postfix(valid_loss=f"{valid_loss:.4f}", valid_acc=f"{valid_acc:.4f}")
+        if valid_loss < best[0]:
+            best = (valid_loss, epoch, W.copy(), b.copy())
+        elif settings["patience"] and epoch - best[1] >= settings["patience"]:
+            break
+    bar.close()
+    return Fit(
+        W=best[2], b=best[3], best_epoch=best[1], epochs_run=epoch, seconds_per_epoch=seconds / epoch, curve=curve
+    )
+
+
+def minimize_lbfgs(
+    X: np.ndarray, y: np.ndarray, n_classes: int, l2: float, max_iter: int, callback=None
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """argmin J(W, b) from W = 0, b = 0 by scipy's L-BFGS-B with the analytic gradient, in
+    float64; callback(W, b, J) after every iteration. Returns (W, b, J) at the optimum."""
+    import scipy.optimize  # here, not at the top: it takes a second to import and SGD never needs it
+
+    d = X.shape[1]
+
+    def unpack(theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return theta[:-n_classes].reshape(d, n_classes), theta[-n_classes:]
+
+    def fun(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        loss, dW, db = softmax.objective(X, y, *unpack(theta), l2)
+        return loss, np.concatenate([dW.ravel(), db])
+
+    def each_iteration(intermediate_result) -> None:
+        if callback is not None:  # scipy passes the iterate by this parameter name
+            callback(*unpack(intermediate_result.x), intermediate_result.fun)
+
+    result = scipy.optimize.minimize(
+        fun,
+        np.zeros(d * n_classes + n_classes),
+        jac=True,
+        method="L-BFGS-B",
+        callback=each_iteration,
+        options={"maxiter": max_iter, "maxfun": 2 * max_iter, "ftol": 1e-10, "gtol": 1e-6},
+    )
+    return *unpack(result.x), float(result.fun)
+
+
+def fit_lbfgs(
+    X: np.ndarray, y: np.ndarray, Xv: np.ndarray, yv: np.ndarray, n_classes: int, l2: float, max_iter: int
+) -> Fit:
+    """The exact optimum of J, with one curve row (validation loss/accuracy) per iteration."""
+    curve = []
+
+    def record(W: np.ndarray, b: np.ndarray, loss: float) -> None:
+        valid_loss, valid_acc = softmax.loss_and_accuracy(Xv, yv, W.astype(np.float32), b.astype(np.float32))
+        curve.append((len(curve) + 1, len(curve) + 1, math.nan, loss, valid_loss, valid_acc))
+
+    started = time.perf_counter()
+    W, b, _ = minimize_lbfgs(X, y, n_classes, l2, max_iter, record)
+    iterations = max(len(curve), 1)
+    return Fit(
+        W=W.astype(np.float32),
+        b=b.astype(np.float32),
+        best_epoch=iterations,
+        epochs_run=iterations,
+        seconds_per_epoch=(time.perf_counter() - started) / iterations,
+        curve=curve,
+    )
+
+
+def train(
+    settings: dict, X: np.ndarray, y: np.ndarray, Xv: np.ndarray, yv: np.ndarray, n_classes: int, progress: bool = True
+) -> tuple[Fit, dict]:
+    """Fit with `settings` (the train section) and measure: (fit, metrics for train.json).
+
+    BLAS runs on one thread: the per-batch products are too small to split, and
+    notmnist.parallel splits the large ones itself.
+    """
+    if settings["optimizer"] != "lbfgs" and settings["batch_size"] > len(X):
+        raise ParamError(
+            f"minibatch.batch_size: bad value {settings['batch_size']}; allowed: at most the "
+            f"{len(X)} rows of the train split"
+        )
+    with parallel.blas_threads(1):
+        if settings["optimizer"] == "lbfgs":
+            fit = fit_lbfgs(X, y, Xv, yv, n_classes, settings["l2"], settings["lbfgs_max_iter"])
+        else:
+            fit = fit_sgd(X, y, Xv, yv, n_classes, settings, progress)
+        if not (np.isfinite(fit.W).all() and np.isfinite(fit.b).all()):
+            raise Diverged("training produced non-finite weights; lower train.learning_rate")
+        objective = softmax.objective(X, y, fit.W, fit.b, settings["l2"])[0]
+        valid_loss, valid_acc = softmax.loss_and_accuracy(Xv, yv, fit.W, fit.b)
+        metrics = {
+            "optimizer": settings["optimizer"],
+            "learning_rate": None if settings["optimizer"] == "lbfgs" else settings["learning_rate"],
+            "epochs_run": fit.epochs_run,
+            "best_epoch": fit.best_epoch,
+            "seconds_per_epoch": fit.seconds_per_epoch,
+            "train": {"n": len(X), "objective": objective},
+            "valid": {"n": len(Xv), "accuracy": valid_acc, "loss": valid_loss},
+        }
+        if settings["report_optimum_gap"]:
+            best = (
+                objective
+                if settings["optimizer"] == "lbfgs"
+                else minimize_lbfgs(X, y, n_classes, settings["l2"], settings["lbfgs_max_iter"])[2]
+            )
+            metrics["train"].update(optimum=best, optimum_gap=objective - best)
+    return fit, metrics
+
+
+def curve_tsv(curve: list[tuple]) -> str:
+    """The per-epoch curve as a TSV table with CURVE_COLUMNS."""
+    return (
+        "\t".join(CURVE_COLUMNS)
+        + "\n"
+        + "".join(f"{e}\t{s}\t{lr:.6g}\t{tl:.6f}\t{vl:.6f}\t{va:.6f}\n" for e, s, lr, tl, vl, va in curve)
+    )

@@ -1,0 +1,53 @@
+"""Speed machinery in one place: how many cores, rows split across threads, BLAS threads.
+
+numpy releases the GIL in its gathers, reductions and BLAS products, so plain Python
+threads run those at once on several cores. Threads that wait for work sleep, whereas
+OpenBLAS's own threads spin: on a busy machine two spinning BLAS threads made the small
+per-batch products of training many times slower (benchmarks/train.py), so the fitting
+code runs BLAS on one thread (`blas_threads`) and splits rows itself (`map_chunks`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Iterator, TypeVar
+
+from threadpoolctl import threadpool_limits
+
+T = TypeVar("T")
+_helpers: ThreadPoolExecutor | None = None
+
+
+def all_cores() -> int:
+    """CPU cores this process may use (its affinity mask where the OS has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+@contextlib.contextmanager
+def blas_threads(n: int) -> Iterator[None]:
+    """Run the block with the BLAS library (OpenBLAS, MKL) limited to n threads."""
+    with threadpool_limits(limits=n, user_api="blas"):
+        yield
+
+
+def map_chunks(fn: Callable[[int, int], T], n: int, chunk: int) -> list[T]:
+    """[fn(lo, hi) for every chunk [lo, hi) of `chunk` rows of range(n)], on all cores at once.
+
+    Each thread takes a contiguous run of chunks, the calling thread the last one. The chunks
+    depend on n and chunk only and the results come back in chunk order, so a sum over them
+    is the same on any number of cores.
+    """
+    global _helpers
+    bounds = [(lo, min(lo + chunk, n)) for lo in range(0, n, chunk)]
+    threads = min(all_cores(), len(bounds))
+    if threads <= 1:
+        return [fn(lo, hi) for lo, hi in bounds]
+    if _helpers is None:
+        _helpers = ThreadPoolExecutor(all_cores() - 1, thread_name_prefix="rows")
+    cuts = [len(bounds) * k // threads for k in range(threads + 1)]
+    runs = [bounds[a:b] for a, b in zip(cuts, cuts[1:])]
+    pending = [_helpers.submit(lambda run=run: [fn(lo, hi) for lo, hi in run]) for run in runs[:-1]]
+    last = [fn(lo, hi) for lo, hi in runs[-1]]
+    return [result for future in pending for result in future.result()] + last

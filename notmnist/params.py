@@ -1,0 +1,152 @@
+"""params.yaml: the one loader, and the checks a knob's value must pass.
+
+The library module that uses a section's knobs declares them with these checks (its
+PARAMS: key -> check); a stage reads the section with `load_section(name, PARAMS)`. Before
+any work the whole section is checked: an unknown key (a typo), a missing key or a bad
+value raises ParamError naming `section.key`, the value and what is allowed. params.yaml's
+comments say what each knob does.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from notmnist.errors import ParamError
+
+PARAMS_FILE = Path("params.yaml")
+
+Check = Callable[[str, Any], Any]
+
+
+def _bad(name: str, value: Any, allowed: str) -> ParamError:
+    return ParamError(f"{name}: bad value {value!r}; allowed: {allowed}")
+
+
+def number(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False, hi_open: bool = False) -> Check:
+    """A real number in [lo, hi] (or open at either end)."""
+    left, right = "(" if lo_open else "[", ")" if hi_open else "]"
+    allowed = f"a number in {left}{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}{right}"
+
+    def check(name: str, value: Any) -> float:
+        if isinstance(value, str):
+            # YAML 1.1 (PyYAML) reads `1e-4` without a dot as a string; accept what float() reads
+            try:
+                value = float(value)
+            except ValueError:
+                raise _bad(name, value, allowed) from None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise _bad(name, value, allowed)
+        if lo is not None and (value < lo or (lo_open and value == lo)):
+            raise _bad(name, value, allowed)
+        if hi is not None and (value > hi or (hi_open and value == hi)):
+            raise _bad(name, value, allowed)
+        return float(value)
+
+    return check
+
+
+def integer(lo: int | None = None, hi: int | None = None) -> Check:
+    """A whole number in [lo, hi]."""
+    allowed = f"a whole number in [{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}]"
+
+    def check(name: str, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _bad(name, value, allowed)
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            raise _bad(name, value, allowed)
+        return int(value)
+
+    return check
+
+
+def choice(*options: str) -> Check:
+    def check(name: str, value: Any) -> str:
+        if value not in options:
+            raise _bad(name, value, "one of " + ", ".join(options))
+        return value
+
+    return check
+
+
+def boolean() -> Check:
+    def check(name: str, value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise _bad(name, value, "true or false")
+        return value
+
+    return check
+
+
+def text() -> Check:
+    def check(name: str, value: Any) -> str:
+        if not isinstance(value, str) or not value:
+            raise _bad(name, value, "a non-empty string")
+        return value
+
+    return check
+
+
+def split_size() -> Check:
+    """A fraction in (0, 1) of each class, or a whole count >= 1 of each class."""
+
+    def check(name: str, value: Any) -> float:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not value > 0
+            or (value >= 1 and value != int(value))
+        ):
+            raise _bad(name, value, "a fraction in (0, 1) or a whole count >= 1 (per class)")
+        return value
+
+    return check
+
+
+def positive() -> Check:
+    return number(0, None, lo_open=True)
+
+
+def validate(section: str, values: Any, spec: dict[str, Check], across: Callable[[dict], None] | None = None) -> dict:
+    """The section's values checked against spec (key -> check), then as a whole by
+    across(values); unknown, missing and bad keys raise ParamError naming `section.key`."""
+    if not isinstance(values, dict):
+        raise ParamError(f"{section}: must be a mapping of {', '.join(spec)}")
+    unknown = sorted(set(values) - set(spec))
+    if unknown:
+        raise ParamError(f"{section}.{unknown[0]}: unknown parameter; allowed: {', '.join(sorted(spec))}")
+    missing = [key for key in spec if key not in values]
+    if missing:
+        raise ParamError(f"{section}.{missing[0]}: missing from params.yaml")
+    checked = {key: check(f"{section}.{key}", values[key]) for key, check in spec.items()}
+    if across is not None:
+        across(checked)
+    return checked
+
+
+def read_file(path: Path | str = PARAMS_FILE) -> dict:
+    """All of params.yaml as a dict of sections."""
+    path = Path(path)
+    try:
+        with path.open(encoding="utf-8") as f:
+            everything = yaml.safe_load(f) or {}
+    except FileNotFoundError:
+        raise ParamError(f"{path}: not found (run from the repository root)") from None
+    except yaml.YAMLError as e:
+        raise ParamError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(everything, dict):
+        raise ParamError(f"{path}: must be a mapping of sections")
+    return everything
+
+
+def load_section(
+    section: str, spec: dict[str, Check], across: Callable[[dict], None] | None = None, path: Path | str = PARAMS_FILE
+) -> dict:
+    """One section of params.yaml, checked (see `validate`)."""
+    everything = read_file(path)
+    if section not in everything:
+        raise ParamError(f"{path}: section '{section}' is missing")
+    return validate(section, everything[section], spec, across)

@@ -1,0 +1,97 @@
+"""params.yaml: the loader and the checks every knob goes through (notmnist.params)."""
+
+import pytest
+
+from notmnist import params
+from notmnist.errors import ParamError
+
+SPEC = {
+    "rate": params.number(0, None, lo_open=True),
+    "epochs": params.integer(1, 1000),
+    "optimizer": params.choice("sgd", "adam"),
+    "shuffle": params.boolean(),
+}
+
+
+def write_params(tmp_path, text):
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    return path
+
+
+def load(path):
+    return params.load_section("train", SPEC, path=path)
+
+
+def test_valid_section_is_returned_typed(tmp_path):
+    path = write_params(tmp_path, "train:\n  rate: 1\n  epochs: 3\n  optimizer: adam\n  shuffle: true\n")
+    assert load(path) == {"rate": 1.0, "epochs": 3, "optimizer": "adam", "shuffle": True}
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("rate: -0.1", "train.rate: bad value -0.1"),
+        ("rate: 0", "train.rate: bad value 0"),
+        ("rate: .nan", "train.rate"),
+        ("epochs: 2.5", "train.epochs: bad value 2.5"),
+        ("optimizer: adamw", "train.optimizer: bad value 'adamw'; allowed: one of sgd, adam"),
+        ("shuffle: 1", "train.shuffle: bad value 1; allowed: true or false"),
+    ],
+)
+def test_bad_value_names_parameter_value_and_what_is_allowed(tmp_path, line, message):
+    good = {"rate": "rate: 1", "epochs": "epochs: 3", "optimizer": "optimizer: sgd", "shuffle": "shuffle: false"}
+    good[line.split(":")[0]] = line
+    path = write_params(tmp_path, "train:\n" + "".join(f"  {v}\n" for v in good.values()))
+    with pytest.raises(ParamError, match=message.replace("(", r"\(").replace(".", r"\.")):
+        load(path)
+
+
+def test_exponent_without_dot_is_a_number_not_a_string(tmp_path):
+    # PyYAML reads `1e-4` as the string '1e-4'; users (and `dvc exp run -S`) write it anyway
+    path = write_params(tmp_path, "train:\n  rate: 1e-4\n  epochs: 3\n  optimizer: sgd\n  shuffle: true\n")
+    assert load(path)["rate"] == 1e-4
+    path.write_text(path.read_text().replace("1e-4", "fast"))
+    with pytest.raises(ParamError, match="train.rate: bad value 'fast'"):
+        load(path)
+
+
+def test_unknown_and_missing_keys_are_named(tmp_path):
+    path = write_params(
+        tmp_path, "train:\n  rate: 1\n  epochs: 3\n  optimizer: sgd\n  shuffle: true\n  learnig_rate: 2\n"
+    )
+    with pytest.raises(ParamError, match="train.learnig_rate: unknown parameter"):
+        load(path)
+    path = write_params(tmp_path, "train:\n  rate: 1\n")
+    with pytest.raises(ParamError, match="train.epochs: missing"):
+        load(path)
+
+
+def test_missing_section_and_bad_yaml_name_the_file(tmp_path):
+    path = write_params(tmp_path, "other: {}\n")
+    with pytest.raises(ParamError, match="section 'train' is missing"):
+        load(path)
+    path = write_params(tmp_path, "train: [unclosed\n")
+    with pytest.raises(ParamError, match="params.yaml: not valid YAML"):
+        load(path)
+
+
+@pytest.mark.parametrize("value", [0.5, 1, 7, 0.001])
+def test_a_split_size_is_a_fraction_below_one_or_a_whole_count(value):
+    assert params.split_size()("split.valid", value) == value
+
+
+@pytest.mark.parametrize("value", [0, -1, 2.5, True, "half"])
+def test_other_split_sizes_are_refused(value):
+    with pytest.raises(ParamError, match="split.valid: bad value"):
+        params.split_size()("split.valid", value)
+
+
+def test_a_check_across_the_section_runs_after_each_knob_passed_its_own(tmp_path):
+    def rate_below_epochs(values):
+        if values["rate"] >= values["epochs"]:
+            raise ParamError("train.rate, train.epochs: the rate must be below the epochs")
+
+    path = write_params(tmp_path, "train:\n  rate: 5\n  epochs: 3\n  optimizer: sgd\n  shuffle: true\n")
+    with pytest.raises(ParamError, match="must be below"):
+        params.load_section("train", SPEC, rate_below_epochs, path=path)
