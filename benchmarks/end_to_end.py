@@ -42,8 +42,8 @@ import scipy.ndimage
 import yaml
 from PIL import Image
 
-from notmnist.contracts import REPOSITORY as REPO
-from notmnist.contracts import real_archive
+from notmnist.plumbing.contracts import REPOSITORY as REPO
+from notmnist.plumbing.contracts import real_archive
 
 SMALL = real_archive()
 CHUNK = 5000  # images transformed and encoded per batch when building the large archive

@@ -25,10 +25,10 @@ import time
 from io import BytesIO
 from pathlib import Path
 
-from notmnist.contracts import real_archive
-from notmnist.ingestion import ingest
-from notmnist.parallel import all_cores
-from notmnist.synthetic import BUNDLED, synthesize
+from notmnist.data.ingestion import ingest
+from notmnist.data.synthetic import BUNDLED, synthesize
+from notmnist.plumbing.contracts import real_archive
+from notmnist.plumbing.parallel import all_cores
 
 SMALL = real_archive()
 

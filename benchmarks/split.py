@@ -21,9 +21,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from notmnist import contracts, dedup, splitting
-from notmnist.files import read_json, write_json
-from notmnist.params import load_section
+from notmnist.data import dedup, splitting
+from notmnist.plumbing import contracts
+from notmnist.plumbing.files import read_json, write_json
+from notmnist.plumbing.params import load_section
 
 PARAMS = """split:
   seed: 0

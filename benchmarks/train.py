@@ -5,7 +5,7 @@
 For each N (synthetic float32 N x 784 rows, 10 classes, read through a memory map exactly
 as the train stage reads data/normalized), batch size 128 and 1024, and optimizer sgd,
 momentum and adagrad, prints the median seconds of one epoch of
-  - ours:   notmnist.fitting.fit_sgd with BLAS on one thread, as the train stage runs it
+  - ours:   notmnist.learning.fitting.fit_sgd with BLAS on one thread, as the train stage runs it
             (validation excluded, as in metrics/train.json);
   - torch:  the same softmax regression, batches and optimizer with torch.optim
             (2 threads; skipped when torch is not installed);
@@ -29,7 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from notmnist import fitting, parallel
+from notmnist.learning import fitting
+from notmnist.plumbing import parallel
 
 OPTIMIZERS = ("sgd", "momentum", "adagrad")
 BATCHES = (128, 1024)

@@ -13,11 +13,12 @@ How: notmnist/metrics.py, notmnist/pictures.py.
 
 import numpy as np
 
-from notmnist import cli, contracts, metrics, pictures
-from notmnist.files import write_json, write_text
-from notmnist.model import load_model
-from notmnist.params import load_section
-from notmnist.softmax import log_softmax, scores
+from notmnist.learning.model import load_model
+from notmnist.learning.softmax import log_softmax, scores
+from notmnist.plumbing import cli, contracts
+from notmnist.plumbing.files import write_json, write_text
+from notmnist.plumbing.params import load_section
+from notmnist.report import metrics, pictures
 
 OUT = contracts.METRICS
 

@@ -10,10 +10,11 @@ How: notmnist/ingestion.py.
 
 import sys
 
-from notmnist import cli, contracts, ingestion
-from notmnist.files import write_json
-from notmnist.parallel import all_cores
-from notmnist.params import load_section
+from notmnist.data import ingestion
+from notmnist.plumbing import cli, contracts
+from notmnist.plumbing.files import write_json
+from notmnist.plumbing.parallel import all_cores
+from notmnist.plumbing.params import load_section
 
 
 def main() -> None:

@@ -8,9 +8,10 @@ row in images.npy), data/normalized/stats.json and metrics/normalize.json.
 How: notmnist/normalization.py.
 """
 
-from notmnist import cli, contracts, normalization
-from notmnist.files import write_json
-from notmnist.params import load_section
+from notmnist.data import normalization
+from notmnist.plumbing import cli, contracts
+from notmnist.plumbing.files import write_json
+from notmnist.plumbing.params import load_section
 
 
 def main() -> None:

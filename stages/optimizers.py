@@ -9,9 +9,11 @@ is the exact optimum J* of the same objective; the table ranks them all by valid
 accuracy, with each one's gap J - J*, in metrics/optimizers.md.
 """
 
-from notmnist import cli, comparison, contracts, fitting, optimizers
-from notmnist.files import read_json, write_json, write_text
-from notmnist.params import load_section
+from notmnist.learning import fitting, optimizers
+from notmnist.plumbing import cli, contracts
+from notmnist.plumbing.files import read_json, write_json, write_text
+from notmnist.plumbing.params import load_section
+from notmnist.report import comparison
 
 NAMES = (*optimizers.NAMES, "lbfgs")
 NOTE = (

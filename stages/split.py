@@ -7,9 +7,10 @@ Reads data/ingested/{images,labels}.npy and classes.json; writes data/split/assi
 and metrics/split.json. How: notmnist/splitting.py.
 """
 
-from notmnist import cli, contracts, splitting
-from notmnist.files import write_json
-from notmnist.params import load_section
+from notmnist.data import splitting
+from notmnist.plumbing import cli, contracts
+from notmnist.plumbing.files import write_json
+from notmnist.plumbing.params import load_section
 
 
 def main() -> None:

@@ -9,10 +9,11 @@ How: notmnist/synthetic.py.
 
 from pathlib import Path
 
-from notmnist import cli, contracts, synthetic
-from notmnist.files import write_json
-from notmnist.parallel import all_cores
-from notmnist.params import load_section
+from notmnist.data import synthetic
+from notmnist.plumbing import cli, contracts
+from notmnist.plumbing.files import write_json
+from notmnist.plumbing.parallel import all_cores
+from notmnist.plumbing.params import load_section
 
 
 def main() -> None:

@@ -7,10 +7,11 @@ writes models/model.npz (weights, classes and normalization: self-contained),
 metrics/train.json and the per-epoch curve metrics/train_curve.tsv.
 """
 
-from notmnist import cli, contracts, fitting
-from notmnist.files import write_json, write_text
-from notmnist.model import save_model
-from notmnist.params import load_section
+from notmnist.learning import fitting
+from notmnist.learning.model import save_model
+from notmnist.plumbing import cli, contracts
+from notmnist.plumbing.files import write_json, write_text
+from notmnist.plumbing.params import load_section
 
 
 def main() -> None:

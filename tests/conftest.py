@@ -2,7 +2,7 @@
 
 import pytest
 
-from notmnist.contracts import real_archive
+from notmnist.plumbing.contracts import real_archive
 
 
 @pytest.fixture

@@ -19,9 +19,9 @@ import pytest
 import yaml
 from PIL import Image, ImageDraw, ImageFont
 
-from notmnist.contracts import REPOSITORY as REPO
-from notmnist.model import save_model
-from notmnist.normalization import apply
+from notmnist.data.normalization import apply
+from notmnist.learning.model import save_model
+from notmnist.plumbing.contracts import REPOSITORY as REPO
 
 DEFAULTS = yaml.safe_load((REPO / "params.yaml").read_text())
 OUTPUT_DIRS = ("data", "models", "metrics")

@@ -177,6 +177,20 @@ def test_the_model_output_hash_may_differ_but_code_dependencies_may_not(repo):
     assert [d.key for d in check(repo)[0]] == ["train.deps: stages/train.py md5"]
 
 
+def test_a_folder_holding_model_outputs_may_differ_as_a_dependency(repo):
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    lock["stages"]["table"] = {
+        "cmd": "python -m stages.optimizers --table",
+        "deps": [{"path": "models", "md5": "8" * 32 + ".dir"}],  # holds train's models/model.npz
+        "outs": [],
+    }
+    (repo / "dvc.lock").write_text(yaml.safe_dump(lock))
+    commit_all(repo)
+    lock["stages"]["table"]["deps"][0]["md5"] = "9" * 32 + ".dir"
+    (repo / "dvc.lock").write_text(yaml.safe_dump(lock))
+    assert check(repo)[0] == []
+
+
 def test_a_missing_key_is_a_drift():
     drifts = compare_metrics("m.json", {"a": 1, "b": 2.0}, {"a": 1}, exact=False)
     assert [(d.key, d.reproduced) for d in drifts] == [("b", "<missing>")]

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from notmnist.errors import UserError
+from notmnist.plumbing.errors import UserError
 from tests.helpers import commit, error_line, git, run_tool
 from tools import compare
 

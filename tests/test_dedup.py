@@ -1,4 +1,4 @@
-"""Hashing, candidate search, the audit's exact pair search and union-find (notmnist.dedup)."""
+"""Hashing, candidate search, the audit's exact pair search and union-find (notmnist.data.dedup)."""
 
 import numpy as np
 import pytest
@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from notmnist import dedup
+from notmnist.data import dedup
 from tests.helpers import brute_force_pairs, near_blank_pairs
 
 

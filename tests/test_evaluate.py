@@ -1,4 +1,4 @@
-"""Stage evaluate (notmnist.metrics, notmnist.pictures): metrics checked against formulas and
+"""Stage evaluate (notmnist.report.metrics, notmnist.report.pictures): metrics checked against formulas and
 scikit-learn; outputs as docs/design.md says."""
 
 import json
@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from notmnist import metrics as scores
-from notmnist import pictures
-from notmnist.softmax import log_softmax
+from notmnist.learning.softmax import log_softmax
+from notmnist.report import metrics as scores
+from notmnist.report import pictures
 from tests.helpers import CLASSES, TOY_EVALUATE, error_line, run_stage, write_params, write_toy_run
 
 OUTPUTS = [

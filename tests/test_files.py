@@ -1,12 +1,12 @@
-"""Atomic writes, pickle-free reads and rounded JSON (notmnist.files)."""
+"""Atomic writes, pickle-free reads and rounded JSON (notmnist.plumbing.files)."""
 
 import json
 
 import numpy as np
 import pytest
 
-from notmnist import files
-from notmnist.errors import UserError
+from notmnist.plumbing import files
+from notmnist.plumbing.errors import UserError
 
 
 def test_failed_atomic_write_keeps_previous_file_and_leaves_no_temp(tmp_path):

@@ -1,4 +1,4 @@
-"""notmnist.images.to_glyph: every odd image is converted to 28x28 gray or skipped with a reason."""
+"""notmnist.data.images.to_glyph: every odd image is converted to 28x28 gray or skipped with a reason."""
 
 import io
 
@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from notmnist.images import SkippedImage, decode_many, to_glyph
+from notmnist.data.images import SkippedImage, decode_many, to_glyph
 from tests.helpers import NOISE_PNG, encode, png_declaring
 
 

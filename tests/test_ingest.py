@@ -1,4 +1,4 @@
-"""Stage ingest (notmnist.ingestion): the bad-input matrix, folder and archive variants,
+"""Stage ingest (notmnist.data.ingestion): the bad-input matrix, folder and archive variants,
 determinism, the real data."""
 
 import io
@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from notmnist.errors import ParamError, UserError
-from notmnist.ingestion import PARAMS, ingest
-from notmnist.parallel import all_cores
-from notmnist.params import load_section
+from notmnist.data.ingestion import PARAMS, ingest
+from notmnist.plumbing.errors import ParamError, UserError
+from notmnist.plumbing.parallel import all_cores
+from notmnist.plumbing.params import load_section
 from tests.helpers import NOISE_PNG, encode, error_line, png_declaring, run_stage, write_params
 
 GRAY = np.random.default_rng(0).integers(0, 256, (28, 28), dtype=np.uint8)

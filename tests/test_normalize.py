@@ -1,4 +1,4 @@
-"""Stage normalize (notmnist.normalization): statistics from train only, float32 rows,
+"""Stage normalize (notmnist.data.normalization): statistics from train only, float32 rows,
 chunked writes, each example's image row, bad params."""
 
 import json
@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from notmnist import normalization
+from notmnist.data import normalization
 from tests.helpers import error_line, run_stage, write_params
 
 

@@ -1,4 +1,4 @@
-"""The update rules (notmnist.optimizers): hand-computed steps on a two-parameter problem, and
+"""The update rules (notmnist.learning.optimizers): hand-computed steps on a two-parameter problem, and
 PyTorch's torch.optim on the same gradients (CI installs torch; elsewhere these skip without it)."""
 
 import math
@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from notmnist import optimizers
+from notmnist.learning import optimizers
 
 P0 = [1.0, -2.0]
 G = [0.5, 0.25]  # the same gradient at both steps keeps the hand arithmetic short

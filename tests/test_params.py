@@ -1,9 +1,9 @@
-"""params.yaml: the loader and the checks every knob goes through (notmnist.params)."""
+"""params.yaml: the loader and the checks every knob goes through (notmnist.plumbing.params)."""
 
 import pytest
 
-from notmnist import params
-from notmnist.errors import ParamError
+from notmnist.plumbing import params
+from notmnist.plumbing.errors import ParamError
 
 SPEC = {
     "rate": params.number(0, None, lo_open=True),

@@ -1,8 +1,8 @@
-"""Learning-rate schedules (notmnist.schedules): each lr(t) against its closed formula."""
+"""Learning-rate schedules (notmnist.learning.schedules): each lr(t) against its closed formula."""
 
 import pytest
 
-from notmnist import schedules
+from notmnist.learning import schedules
 
 
 def test_exponential_decays_smoothly_or_in_whole_periods():

@@ -1,4 +1,4 @@
-"""The softmax core: stable log-softmax, the loss and its gradient (notmnist.softmax)."""
+"""The softmax core: stable log-softmax, the loss and its gradient (notmnist.learning.softmax)."""
 
 import numpy as np
 import pytest
@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from notmnist import softmax
+from notmnist.learning import softmax
 
 finite_logits = arrays(
     np.float32,

@@ -1,4 +1,4 @@
-"""notmnist.sources: folders and archives are read in place, safely, and the layout is found."""
+"""notmnist.data.sources: folders and archives are read in place, safely, and the layout is found."""
 
 import io
 import os
@@ -7,9 +7,9 @@ import zipfile
 
 import pytest
 
-from notmnist import sources
-from notmnist.errors import UserError
-from notmnist.sources import class_of, iter_members, layout_depth
+from notmnist.data import sources
+from notmnist.data.sources import class_of, iter_members, layout_depth
+from notmnist.plumbing.errors import UserError
 
 
 def by_path(source):

@@ -1,10 +1,10 @@
-"""Confidence intervals, McNemar's test and the rule of 30 (notmnist.statistics)."""
+"""Confidence intervals, McNemar's test and the rule of 30 (notmnist.report.statistics)."""
 
 import numpy as np
 import pytest
 import scipy.stats
 
-from notmnist import statistics
+from notmnist.report import statistics
 
 
 @pytest.mark.parametrize("k, n", [(45, 50), (0, 20), (20, 20), (1, 3), (812, 1000), (2699, 2699)])

@@ -1,4 +1,4 @@
-"""Stage synthesize (notmnist.synthetic): deterministic notMNIST-style letters with planted flaws."""
+"""Stage synthesize (notmnist.data.synthetic): deterministic notMNIST-style letters with planted flaws."""
 
 import collections
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import yaml
 
-from notmnist.images import SkippedImage, to_glyph
-from notmnist.synthetic import BUNDLED, LETTERS, find_fonts, synthesize, usable_fonts
+from notmnist.data.images import SkippedImage, to_glyph
+from notmnist.data.synthetic import BUNDLED, LETTERS, find_fonts, synthesize, usable_fonts
 from tests.helpers import error_line, run_stage, write_params
 
 PER_CLASS = 40

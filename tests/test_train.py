@@ -1,4 +1,4 @@
-"""Stage train and the optimizer comparison (notmnist.fitting): learning, the L-BFGS yardstick
+"""Stage train and the optimizer comparison (notmnist.learning.fitting): learning, the L-BFGS yardstick
 against scikit-learn, early stopping, divergence, determinism and parameter checks."""
 
 import json
@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from notmnist import fitting, optimizers, softmax
-from notmnist.model import load_model
+from notmnist.learning import fitting, optimizers, softmax
+from notmnist.learning.model import load_model
 from tests.helpers import DEFAULTS, clusters, error_line, read_params, run_stage, write_normalized, write_params
 
 SETTINGS = {**DEFAULTS["minibatch"], **DEFAULTS["objective"], **DEFAULTS["train"], "epochs": 5, "batch_size": 32}

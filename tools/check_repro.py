@@ -31,7 +31,7 @@ from typing import Any
 
 import yaml
 
-from notmnist import cli
+from notmnist.plumbing import cli
 
 # Each lock file and the prefix DVC gives its stages' names (`dvc repro builtin/dvc.yaml:synthesize`).
 LOCKS = {"dvc.lock": "", "builtin/dvc.lock": "builtin/dvc.yaml:"}
@@ -166,10 +166,15 @@ def compare_locks(committed: dict, reproduced: dict) -> list[Drift]:
     """Stage-level differences between the committed and the reproduced dvc.lock."""
     drifts = []
     old_stages, new_stages = committed.get("stages", {}), reproduced.get("stages", {})
-    # Outputs of model stages depend on BLAS; as a dependency (evaluate <- model.npz) they are skipped.
+    # Outputs of model stages depend on BLAS; as a dependency (evaluate <- model.npz), or inside
+    # one (optimizers_table <- metrics/optimizers), they are skipped.
     model_outs = {
         path for name, stage in old_stages.items() if name not in DATA_STAGES for path in _by_path(stage.get("outs"))
     }
+
+    def holds_model_output(path: str) -> bool:
+        return path in model_outs or any(out.startswith(path.rstrip("/") + "/") for out in model_outs)
+
     for name in sorted(set(old_stages) | set(new_stages)):
         if name not in new_stages or name not in old_stages:
             drifts.append(
@@ -185,11 +190,11 @@ def compare_locks(committed: dict, reproduced: dict) -> list[Drift]:
         old, new = old_stages[name], new_stages[name]
         if old.get("params") != new.get("params"):
             drifts.append(Drift("dvc.lock", f"{name}.params", old.get("params"), new.get("params"), "exact"))
-        kinds = [("deps", model_outs)] + ([("outs", set())] if name in DATA_STAGES else [])
-        for kind, skipped in kinds:
+        kinds = ["deps"] + (["outs"] if name in DATA_STAGES else [])
+        for kind in kinds:
             old_entries, new_entries = _by_path(old.get(kind)), _by_path(new.get(kind))
             for path in sorted(set(old_entries) | set(new_entries)):
-                if path in skipped or path.endswith(".json"):
+                if (kind == "deps" and holds_model_output(path)) or path.endswith(".json"):
                     continue  # JSON metrics are compared key by key instead
                 a = old_entries.get(path, {}).get("md5", "<missing>")
                 b = new_entries.get(path, {}).get("md5", "<missing>")

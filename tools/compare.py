@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from notmnist import cli
-from notmnist.contracts import PREDICTIONS
-from notmnist.errors import UserError
-from notmnist.statistics import RULE_OF_30, mcnemar, resolution, wilson_interval
+from notmnist.plumbing import cli
+from notmnist.plumbing.contracts import PREDICTIONS
+from notmnist.plumbing.errors import UserError
+from notmnist.report.statistics import RULE_OF_30, mcnemar, resolution, wilson_interval
 
 WORKSPACE = "workspace"
 

@@ -3,7 +3,7 @@
     python -m tools.predict PATH... [--json] [--model models/model.npz] [--resize fit]
 
 PATHs are image files, folders (searched recursively, in sorted order) or .zip/.tar/.tar.gz
-archives. Images are decoded by the same function as ingest (notmnist.images.to_glyph) and
+archives. Images are decoded by the same function as ingest (notmnist.data.images.to_glyph) and
 normalized with the statistics stored in the model file, so models/model.npz alone is enough. A file that
 cannot be used is reported on stderr and the others are still predicted; the exit code is
 0 if at least one image was predicted, 1 if none could be.
@@ -19,13 +19,13 @@ from typing import Iterator
 
 import numpy as np
 
-from notmnist import cli, contracts
-from notmnist.errors import UserError
-from notmnist.images import RESIZE_POLICIES, SkippedImage, to_glyph
-from notmnist.model import Model, load_model
-from notmnist.normalization import apply
-from notmnist.softmax import predict_proba
-from notmnist.sources import iter_members
+from notmnist.data.images import RESIZE_POLICIES, SkippedImage, to_glyph
+from notmnist.data.normalization import apply
+from notmnist.data.sources import iter_members
+from notmnist.learning.model import Model, load_model
+from notmnist.learning.softmax import predict_proba
+from notmnist.plumbing import cli, contracts
+from notmnist.plumbing.errors import UserError
 
 BATCH = 1024  # images decoded and predicted at a time, so output streams for big folders
 TOP = 3
@@ -35,7 +35,7 @@ ARCHIVES = (".zip", ".tar", ".tar.gz", ".tgz")
 def inputs(paths: list[Path]) -> Iterator[tuple[str, bytes | None, str | None]]:
     """(name, bytes, None) for every file to predict, or (name, None, reason) for one not read.
 
-    Folders and archives are read by the same code as ingest (notmnist.sources), so links,
+    Folders and archives are read by the same code as ingest (notmnist.data.sources), so links,
     hidden files and unsafe archive members are refused in the same way.
     """
     for path in paths:

@@ -1,7 +1,7 @@
 """Fitting the softmax model: minibatch SGD (and its helpers) or L-BFGS to the exact optimum.
 
-The objective J(W, b) and its gradient are in notmnist.softmax; the update rules in
-notmnist.optimizers; the learning-rate schedules in notmnist.schedules.
+The objective J(W, b) and its gradient are in notmnist.learning.softmax; the update rules in
+notmnist.learning.optimizers; the learning-rate schedules in notmnist.learning.schedules.
 
 Each epoch visits the training rows in a fresh seeded random order, batch_size rows per
 update; after each epoch the validation loss decides early stopping (`patience`), and the
@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm import tqdm
 
-from notmnist import optimizers, parallel, schedules, softmax
-from notmnist.errors import ParamError, UserError
-from notmnist.params import boolean, choice, integer, number, positive
+from notmnist.learning import optimizers, schedules, softmax
+from notmnist.plumbing import parallel
+from notmnist.plumbing.errors import ParamError, UserError
+from notmnist.plumbing.params import boolean, choice, integer, number, positive
 
 TRAIN = {  # section train: the model that evaluate scores
     "optimizer": choice(*optimizers.NAMES, "lbfgs"),
@@ -242,7 +243,7 @@ def train(
     """Fit with `settings` (the train section) and measure: (fit, metrics for train.json).
 
     BLAS runs on one thread: the per-batch products are too small to split, and
-    notmnist.parallel splits the large ones itself.
+    notmnist.plumbing.parallel splits the large ones itself.
     """
     if settings["optimizer"] != "lbfgs" and settings["batch_size"] > len(X):
         raise ParamError(

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from notmnist.params import integer
-from notmnist.statistics import wilson_interval
+from notmnist.plumbing.params import integer
+from notmnist.report.statistics import wilson_interval
 
 PARAMS = {  # section evaluate
     "n_mistakes": integer(0, 400),

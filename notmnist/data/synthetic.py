@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps
 
-from notmnist.images import SIZE
-from notmnist.params import boolean, integer, number
+from notmnist.plumbing.contracts import SIZE
+from notmnist.plumbing.params import boolean, integer, number
 
 PARAMS = {  # section synthesize
     "per_class": integer(10, 1_000_000),

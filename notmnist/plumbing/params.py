@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import yaml
 
-from notmnist.errors import ParamError
+from notmnist.plumbing.errors import ParamError
 
 PARAMS_FILE = Path("params.yaml")
 

@@ -4,7 +4,7 @@ Arrays inside models/model.npz:
     W        float32 (784, K)   weights
     b        float32 (K,)       biases
     classes  unicode (K,)       class names; label i = classes[i]
-    norm     unicode ()         the normalization stats as JSON text (notmnist.normalization.apply)
+    norm     unicode ()         the normalization stats as JSON text (notmnist.data.normalization.apply)
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from notmnist.errors import UserError
-from notmnist.files import atomic_path
+from notmnist.plumbing.errors import UserError
+from notmnist.plumbing.files import atomic_path
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 `--help` prints the module's docstring and exits 0 without touching any output; an unknown
 argument is a usage error (exit 2). A UserError becomes one line on stderr, `error: ...`,
-and exit code 2; Ctrl-C exits 130. Outputs are written atomically (notmnist.files), so
+and exit code 2; Ctrl-C exits 130. Outputs are written atomically (notmnist.plumbing.files), so
 either way the previous outputs are left as they were.
 """
 
@@ -12,7 +12,7 @@ import argparse
 import sys
 from typing import Callable
 
-from notmnist.errors import UserError
+from notmnist.plumbing.errors import UserError
 
 
 def parser(doc: str | None) -> argparse.ArgumentParser:

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from notmnist.files import atomic_path, rounded
-from notmnist.params import choice
+from notmnist.plumbing.files import atomic_path, rounded
+from notmnist.plumbing.params import choice
 
 METHODS = ("udacity", "standardize", "per_pixel")
 PARAMS = {"method": choice(*METHODS)}  # section normalize

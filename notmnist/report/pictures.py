@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from notmnist.files import atomic_path
-from notmnist.images import SIZE
+from notmnist.plumbing.contracts import SIZE
+from notmnist.plumbing.files import atomic_path
 
 BACKGROUND = (255, 255, 255)
 INK = (20, 20, 20)

@@ -1,8 +1,8 @@
 """Ingestion: every file of a data set -> 28x28 uint8 glyphs, labels and a manifest.
 
 The source (a folder ROOT/<class>/<files> or a .tar/.tar.gz/.tgz/.zip of it) is read in
-place in one pass (notmnist.sources); its files are decoded in batches by `workers`
-processes with notmnist.images.to_glyph. Every file seen gets one manifest row, ok or
+place in one pass (notmnist.data.sources); its files are decoded in batches by `workers`
+processes with notmnist.data.images.to_glyph. Every file seen gets one manifest row, ok or
 skipped with its reason. Output rows are sorted by path, so the arrays do not depend on
 `workers`.
 """
@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from notmnist.contracts import Ingested
-from notmnist.images import DEFAULT_MAX_PIXELS, RESIZE_POLICIES, SIZE, decode_many
-from notmnist.params import choice, integer, text
-from notmnist.sources import class_of, iter_members, layout_depth
+from notmnist.data.images import DEFAULT_MAX_PIXELS, RESIZE_POLICIES, decode_many
+from notmnist.data.sources import class_of, iter_members, layout_depth
+from notmnist.plumbing.contracts import SIZE, Ingested
+from notmnist.plumbing.params import choice, integer, text
 
 PARAMS = {  # section ingest
     "source": text(),
@@ -53,7 +53,7 @@ def ingest(
 
     A file's reason is the first that applies: not readable from the source (link,
     unsafe path, ...), a repeated path, outside the ROOT/<class>/<file> layout, not
-    decodable (notmnist.images). Classes with no usable image get no label but are
+    decodable (notmnist.data.images). Classes with no usable image get no label but are
     listed in metrics as `empty_classes`; fewer than two classes with images is a
     warning (metrics `warnings`), not an error, so that the manifest still gets written.
     Raises UserError only when the source itself cannot be read.

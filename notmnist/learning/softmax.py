@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from notmnist import parallel
+from notmnist.plumbing import parallel
 
 
 def scores(X: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Deduplicate the ingested images, then a seeded, stratified, leak-free train/valid/test split.
 
 1. Duplicate groups: exact duplicates (same pixels) and verified near duplicates (mean
-   absolute pixel difference <= near_mean_abs_diff) are joined by union-find (notmnist.dedup).
+   absolute pixel difference <= near_mean_abs_diff) are joined by union-find (notmnist.data.dedup).
 2. Blank (constant) images and label conflicts (one group, several letters) are dropped
    or reduced by policy; within a split one image per group is kept by default.
 3. Groups go whole to one split, stratified by class: per class, groups in a seeded
@@ -19,11 +19,10 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from notmnist import dedup
-from notmnist.contracts import DROPPED, SPLITS
-from notmnist.errors import ParamError, UserError
-from notmnist.params import boolean, choice, integer, number, split_size
-from notmnist.statistics import resolution
+from notmnist.data import dedup
+from notmnist.plumbing.contracts import DROPPED, SPLITS
+from notmnist.plumbing.errors import ParamError, UserError
+from notmnist.plumbing.params import boolean, choice, integer, number, split_size
 
 PARAMS = {  # section split
     "seed": integer(0),
@@ -261,5 +260,4 @@ def split_images(
         },
         "near_mean_abs_diff": near_mean_abs_diff,
     }
-    metrics["valid"]["rule_of_30"] = resolution(metrics["valid"]["n"])
     return table, metrics

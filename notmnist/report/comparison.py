@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from notmnist import optimizers
-from notmnist.params import positive
+from notmnist.learning import optimizers
+from notmnist.plumbing.params import positive
 
 if TYPE_CHECKING:  # pandas is imported by the table alone: each training member starts faster
     import pandas as pd

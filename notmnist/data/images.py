@@ -13,7 +13,8 @@ import warnings
 import numpy as np
 from PIL import Image
 
-SIZE = 28
+from notmnist.plumbing.contracts import SIZE
+
 RESIZE_POLICIES = ("fit", "stretch", "skip")
 # Refuse images with more pixels than this before decoding them: a tiny file can declare
 # a huge canvas (decompression bomb). 64 MP is far above any glyph and below Pillow's own

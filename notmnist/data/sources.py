@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from notmnist.errors import UserError
+from notmnist.plumbing.errors import UserError
 
 # A glyph file is a few hundred bytes; anything above this is not one of ours, and
 # reading it (or a zip member that claims less and inflates to more) is refused.

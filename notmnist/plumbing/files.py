@@ -19,7 +19,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from notmnist.errors import UserError
+from notmnist.plumbing.errors import UserError
 
 
 @contextlib.contextmanager

@@ -15,17 +15,17 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from notmnist.errors import UserError
-from notmnist.files import atomic_path, load_npy, read_json, save_npy, write_json, write_text
-from notmnist.images import SIZE
+from notmnist.plumbing.errors import UserError
+from notmnist.plumbing.files import atomic_path, load_npy, read_json, save_npy, write_json, write_text
 
 if TYPE_CHECKING:  # pandas is imported where a table is read: training never pays for it
     import pandas as pd
 
-REPOSITORY = Path(__file__).resolve().parents[1]  # for tests and benchmarks; stages use relative paths
+REPOSITORY = Path(__file__).resolve().parents[2]  # for tests and benchmarks; stages use relative paths
 
 SPLITS = ("train", "valid", "test")
 DROPPED = "dropped"  # the `split` of an image that takes part in none
+SIZE = 28  # a glyph is SIZE x SIZE gray pixels
 FEATURES = SIZE * SIZE
 
 SYNTHETIC = Path("data/raw/synthetic")
