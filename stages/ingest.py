@@ -12,9 +12,12 @@ import sys
 
 from notmnist.data import ingestion
 from notmnist.plumbing import cli, contracts
-from notmnist.plumbing.files import write_json
 from notmnist.plumbing.parallel import all_cores
 from notmnist.plumbing.params import load_section
+
+# metrics/ingest.json, what DVC tracks; the rest (per class, reasons, warnings) goes to
+# metrics/ingest_details.json
+HEADLINE = ("n_files", "n_images", "n_skipped")
 
 
 def main() -> None:
@@ -23,7 +26,7 @@ def main() -> None:
         params["source"], params["resize"], params["workers"] or all_cores(), params["max_pixels"], progress=True
     )
     contracts.write_ingested(result.data, result.manifest)
-    write_json(contracts.METRICS / "ingest.json", result.metrics)
+    contracts.write_metrics("ingest", result.metrics, HEADLINE)
     m = result.metrics
     print(
         f"ingest: {m['n_files']} files: {m['n_images']} images (classes: {m['n_classes']}), "

@@ -9,8 +9,21 @@ and metrics/split.json. How: notmnist/splitting.py.
 
 from notmnist.data import splitting
 from notmnist.plumbing import cli, contracts
-from notmnist.plumbing.files import write_json
 from notmnist.plumbing.params import load_section
+
+# metrics/split.json, what DVC tracks; the rest (per class, duplicate details, audit rounds)
+# goes to metrics/split_details.json
+HEADLINE = (
+    "train.n",
+    "valid.n",
+    "test.n",
+    "dropped.n",
+    "duplicates.exact_removed",
+    "duplicates.near_removed",
+    "label_conflicts",
+    "leaks.exact",
+    "leaks.near",
+)
 
 
 def main() -> None:
@@ -18,7 +31,7 @@ def main() -> None:
     data = contracts.read_ingested()
     table, metrics = splitting.split_images(data.images, data.labels, data.classes, **params)
     contracts.write_assignment(table)
-    write_json(contracts.METRICS / "split.json", metrics)
+    contracts.write_metrics("split", metrics, HEADLINE)
     print(
         f"split: train {metrics['train']['n']}, valid {metrics['valid']['n']}, test {metrics['test']['n']}, "
         f"dropped {metrics['dropped']['n']}; label conflicts {metrics['label_conflicts']}, leaks 0"

@@ -4,14 +4,26 @@
 
 Reads data/normalized/{train,valid}_{x,y}.npy (features memory-mapped) and stats.json;
 writes models/model.npz (weights, classes and normalization: self-contained),
-metrics/train.json and the per-epoch curve metrics/train_curve.tsv.
+metrics/train.json (what DVC tracks; optimizer, rate and sizes in train_details.json) and the
+per-epoch curve metrics/train_curve.tsv. Seconds per epoch: printed, and in timings/train.json.
 """
 
 from notmnist.learning import fitting
 from notmnist.learning.model import save_model
 from notmnist.plumbing import cli, contracts
-from notmnist.plumbing.files import write_json, write_text
+from notmnist.plumbing.files import write_text
 from notmnist.plumbing.params import load_section
+
+HEADLINE = (
+    "epochs_run",
+    "best_epoch",
+    "iterations",
+    "train.objective",
+    "train.optimum",
+    "train.optimum_gap",
+    "valid.accuracy",
+    "valid.loss",
+)
 
 
 def main() -> None:
@@ -25,7 +37,9 @@ def main() -> None:
     fit, metrics = fitting.train(settings, train.x, train.y, valid.x, valid.y, len(classes))
     save_model(contracts.MODEL, fit.W, fit.b, classes, norm)
     write_text(contracts.METRICS / "train_curve.tsv", fitting.curve_tsv(fit.curve))
-    write_json(contracts.METRICS / "train.json", metrics)
+    contracts.write_metrics("train", metrics, HEADLINE)
+    contracts.write_timing("train", {"seconds_per_epoch": fit.seconds_per_epoch, "epochs": fit.epochs_run})
+    print(f"train: {fit.epochs_run} epochs (best {fit.best_epoch}), {fit.seconds_per_epoch:.3g} s per epoch")
 
 
 if __name__ == "__main__":

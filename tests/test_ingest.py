@@ -218,6 +218,7 @@ def test_stage_writes_its_outputs_and_nothing_else(sources, tmp_path):
         "data/ingested/labels.npy",
         "data/ingested/manifest.csv",
         "metrics/ingest.json",
+        "metrics/ingest_details.json",
         "params.yaml",
     ]
     manifest = pd.read_csv(tmp_path / "data/ingested/manifest.csv", keep_default_na=False)

@@ -94,8 +94,16 @@ def test_text_output_shows_the_letter_and_the_top_three_probabilities(toy):
     assert top.startswith(f"({letter} ") and top.count("%") == 3
 
 
-def test_missing_input_or_model_is_a_clear_error(toy):
-    assert "nope.png: no such file" in error_line(run_tool(toy["root"], "predict", "nope.png"))
+def test_a_missing_path_is_warned_about_and_the_other_files_still_predicted(toy):
+    good = save_pngs(toy["root"] / "in", toy["images"], [0])[0]
+    result = run_tool(toy["root"], "predict", str(good), "/missing.png")
+    assert result.returncode == 0
+    assert result.stdout.startswith(str(good)) and len(result.stdout.splitlines()) == 1
+    assert result.stderr == "warning: /missing.png: cannot predict: no such file or folder\n"
+    assert run_tool(toy["root"], "predict", "/missing.png").returncode == 1
+
+
+def test_a_missing_model_is_one_error_line_with_exit_code_2(toy):
     path = save_pngs(toy["root"] / "in", toy["images"], [0])[0]
     assert "other.npz: not found" in error_line(run_tool(toy["root"], "predict", str(path), "--model", "other.npz"))
 

@@ -4,9 +4,10 @@
 
 PATHs are image files, folders (searched recursively, in sorted order) or .zip/.tar/.tar.gz
 archives. Images are decoded by the same function as ingest (notmnist.data.images.to_glyph) and
-normalized with the statistics stored in the model file, so models/model.npz alone is enough. A file that
-cannot be used is reported on stderr and the others are still predicted; the exit code is
-0 if at least one image was predicted, 1 if none could be.
+normalized with the statistics stored in the model file, so models/model.npz alone is
+enough. A path that is missing or cannot be used is reported on stderr and the others are
+still predicted; the exit code is 0 if at least one image was predicted, 1 if none could be,
+2 if the model file is missing or broken.
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ def inputs(paths: list[Path]) -> Iterator[tuple[str, bytes | None, str | None]]:
                         yield name, member.data, member.reason
             except UserError as e:
                 yield str(path), None, str(e)
+        elif not path.exists():
+            yield str(path), None, "no such file or folder"
         else:
             try:
                 yield str(path), path.read_bytes(), None
@@ -105,9 +108,6 @@ def arguments():
 
 
 def main(args) -> int:
-    missing = [str(p) for p in args.paths if not p.exists()]
-    if missing:
-        raise UserError(f"{missing[0]}: no such file or folder")
     model = load_model(args.model)
     predicted = seen = 0
     stream = inputs(args.paths)
@@ -121,7 +121,7 @@ def main(args) -> int:
                 predicted += 1
         sys.stdout.flush()
     if not seen:
-        raise UserError(f"no files found in {', '.join(map(str, args.paths))}")
+        print(f"warning: no files found in {', '.join(map(str, args.paths))}", file=sys.stderr)
     return 0 if predicted else 1
 
 

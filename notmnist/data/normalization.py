@@ -12,6 +12,7 @@ map, so notMNIST_large (530k images) never needs more than a chunk of float memo
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -74,6 +75,9 @@ def write_features(path_x: Path, images: np.ndarray, rows: np.ndarray, norm: dic
     total, squares = 0.0, 0.0
     with atomic_path(path_x) as tmp:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(len(rows), 784))
+        if hasattr(os, "posix_fallocate"):  # claim the disk now: a full disk is an error here, not a crash later
+            with open(tmp, "r+b") as f:
+                os.posix_fallocate(f.fileno(), 0, os.path.getsize(tmp))
         for start in range(0, len(rows), CHUNK):
             x = apply(images[rows[start : start + CHUNK]], norm)
             out[start : start + len(x)] = x

@@ -240,7 +240,10 @@ def fit_lbfgs(
 def train(
     settings: dict, X: np.ndarray, y: np.ndarray, Xv: np.ndarray, yv: np.ndarray, n_classes: int, progress: bool = True
 ) -> tuple[Fit, dict]:
-    """Fit with `settings` (the train section) and measure: (fit, metrics for train.json).
+    """Fit with `settings` (the train section) and measure: (fit, report). The report has
+    epochs_run and best_epoch, or for lbfgs its iterations; the train objective J (with the
+    optimum J* and the gap J - J* if report_optimum_gap); valid accuracy and loss. How long
+    it took is in fit.seconds_per_epoch: it differs every run, so it is no metric.
 
     BLAS runs on one thread: the per-batch products are too small to split, and
     notmnist.plumbing.parallel splits the large ones itself.
@@ -259,12 +262,15 @@ def train(
             raise Diverged("training produced non-finite weights; lower train.learning_rate")
         objective = softmax.objective(X, y, fit.W, fit.b, settings["l2"])[0]
         valid_loss, valid_acc = softmax.loss_and_accuracy(Xv, yv, fit.W, fit.b)
+        lbfgs = settings["optimizer"] == "lbfgs"
         metrics = {
             "optimizer": settings["optimizer"],
-            "learning_rate": None if settings["optimizer"] == "lbfgs" else settings["learning_rate"],
-            "epochs_run": fit.epochs_run,
-            "best_epoch": fit.best_epoch,
-            "seconds_per_epoch": fit.seconds_per_epoch,
+            "learning_rate": None if lbfgs else settings["learning_rate"],
+            **(
+                {"iterations": fit.epochs_run}
+                if lbfgs
+                else {"epochs_run": fit.epochs_run, "best_epoch": fit.best_epoch}
+            ),
             "train": {"n": len(X), "objective": objective},
             "valid": {"n": len(Xv), "accuracy": valid_acc, "loss": valid_loss},
         }

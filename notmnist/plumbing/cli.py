@@ -2,17 +2,22 @@
 
 `--help` prints the module's docstring and exits 0 without touching any output; an unknown
 argument is a usage error (exit 2). A UserError becomes one line on stderr, `error: ...`,
-and exit code 2; Ctrl-C exits 130. Outputs are written atomically (notmnist.plumbing.files), so
-either way the previous outputs are left as they were.
+and exit code 2; Ctrl-C exits 130. A stage writes all its outputs or none
+(notmnist.plumbing.files.all_or_nothing). But DVC deletes a stage's outputs before it runs
+it, so under DVC the error line also gives the command that brings the last committed
+params, model and metrics back.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 from typing import Callable
 
 from notmnist.plumbing.errors import UserError
+from notmnist.plumbing.files import all_or_nothing
 
 
 def parser(doc: str | None) -> argparse.ArgumentParser:
@@ -22,20 +27,39 @@ def parser(doc: str | None) -> argparse.ArgumentParser:
     return argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
-def run(main: Callable[[argparse.Namespace], int | None], arguments: argparse.ArgumentParser) -> None:
-    """Parse the command line, call main(args) and exit with its code (None = 0)."""
+def run(main: Callable[[argparse.Namespace], int | None], arguments: argparse.ArgumentParser, hint: str = "") -> None:
+    """Parse the command line, call main(args) and exit with its code (None = 0); a failure
+    is one line on stderr, with `hint` after it."""
     args = arguments.parse_args()
     try:
         code = main(args)
     except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {e}{hint}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
-        print("interrupted; outputs left as they were", file=sys.stderr)
+        print(f"interrupted; no output of this run was written{hint}", file=sys.stderr)
         sys.exit(130)
     sys.exit(code or 0)
 
 
+def back_to_last_commit() -> str:
+    """The command that restores the committed params, lock files and metrics, and the data
+    and model they record (from DVC's cache)."""
+    files = [f for f in ("params.yaml", "dvc.lock", "builtin/dvc.lock", "metrics") if Path(f).exists()]
+    return f"git checkout HEAD -- {' '.join(files)} && dvc checkout"
+
+
 def run_stage(main: Callable[[], None], doc: str | None) -> None:
-    """A pipeline stage: no arguments but --help."""
-    run(lambda _: main(), parser(doc))
+    """A pipeline stage: no arguments but --help; all outputs written, or none."""
+
+    def stage(_) -> None:
+        with all_or_nothing():
+            main()
+
+    hint = ""
+    if "DVC_STAGE" in os.environ:  # DVC sets it for a stage's command
+        hint = (
+            f" (DVC removed the stage's previous outputs before running it; to go back to the last"
+            f" committed params, model and metrics: {back_to_last_commit()})"
+        )
+    run(stage, parser(doc), hint)

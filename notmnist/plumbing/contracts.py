@@ -36,6 +36,7 @@ MODEL = Path("models/model.npz")
 METRICS = Path("metrics")
 PREDICTIONS = METRICS / "predictions.csv"
 OPTIMIZERS = METRICS / "optimizers"
+TIMINGS = Path("timings")  # wall-clock seconds of the last runs: git-ignored, they differ every run
 
 
 def real_archive() -> Path:
@@ -170,3 +171,35 @@ def read_split(split: str, n_classes: int) -> Split:
     if y.min() < 0 or y.max() >= n_classes:
         raise UserError(f"{normalized_file(split, 'y')}: labels outside 0..{n_classes - 1}; {_rerun('normalize')}")
     return Split(x, y.astype(np.int64), index.astype(np.int64))
+
+
+# --- metrics/<stage>.json: the headline scalars DVC tracks; the rest beside them -------------
+
+
+def split_report(report: dict, headline: tuple[str, ...]) -> tuple[dict, dict]:
+    """(the headline keys of a nested report, everything else), both nested as in report;
+    headline keys are dotted paths ("valid.accuracy") and may be missing from the report."""
+    top, rest = {}, {}
+    for key, value in report.items():
+        inner = tuple(h.split(".", 1)[1] for h in headline if h.startswith(key + "."))
+        if key in headline:
+            top[key] = value
+        elif inner and isinstance(value, dict):
+            top[key], rest[key] = split_report(value, inner)
+        else:
+            rest[key] = value
+    return {k: v for k, v in top.items() if v != {}}, {k: v for k, v in rest.items() if v != {}}
+
+
+def write_metrics(stage: str, report: dict, headline: tuple[str, ...]) -> None:
+    """metrics/<stage>.json: the headline scalars that `dvc metrics` and `dvc exp show` list;
+    metrics/<stage>_details.json: the rest of the report (per class, lists), a plain file."""
+    top, rest = split_report(report, headline)
+    write_json(METRICS / f"{stage}.json", top)
+    write_json(METRICS / f"{stage}_details.json", rest)
+
+
+def write_timing(name: str, seconds: dict) -> None:
+    """timings/<name>.json (git-ignored): a run's wall-clock seconds, which differ every run
+    and so stay out of every file that git or DVC tracks."""
+    write_json(TIMINGS / f"{name}.json", seconds, digits=3)

@@ -2,8 +2,10 @@
 
 A writer first writes a temporary file beside its target and renames it over the target
 only when everything succeeded, so an interrupted or failing writer (a full disk, a
-kill) leaves the previous output as it was. Floats in JSON are rounded, so a result that
-did not change is written byte for byte as before and diffs as unchanged.
+kill) leaves the previous output as it was. Inside `all_or_nothing()` (every stage runs in
+one) the renames wait for the end of the block: a stage's outputs are all new or all as
+they were. Floats in JSON are rounded, so a result that did not change is written byte for
+byte as before and diffs as unchanged.
 """
 
 from __future__ import annotations
@@ -21,10 +23,29 @@ import numpy as np
 
 from notmnist.plumbing.errors import UserError
 
+_waiting: list[tuple[Path, Path]] | None = None  # (temporary, target) inside all_or_nothing()
+
+
+@contextlib.contextmanager
+def all_or_nothing() -> Iterator[None]:
+    """Within the block, every atomic write renames its temporary onto its target only when
+    the whole block succeeds; if anything fails, no target is replaced."""
+    global _waiting
+    _waiting = []
+    try:
+        yield
+        for tmp, path in _waiting:
+            os.replace(tmp, path)
+    finally:
+        for tmp, _ in _waiting:
+            tmp.unlink(missing_ok=True)
+        _waiting = None
+
 
 @contextlib.contextmanager
 def atomic_path(path: Path | str) -> Iterator[Path]:
-    """Yield a temporary path next to `path`; rename it onto `path` only on success.
+    """Yield a temporary path next to `path`; rename it onto `path` only on success (inside
+    all_or_nothing(): when the whole block succeeds).
 
     An interrupted or failing writer leaves the previous `path` untouched; a full disk is
     reported as a UserError naming the file.
@@ -35,15 +56,21 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
     os.close(fd)
     tmp = Path(tmp)
     os.chmod(tmp, 0o644)  # mkstemp makes 0600; outputs should read like any other file
+    kept = False
     try:
         yield tmp
-        os.replace(tmp, path)
+        if _waiting is None:
+            os.replace(tmp, path)
+        else:
+            _waiting.append((tmp, path))
+            kept = True
     except OSError as e:
         if e.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise UserError(f"{path}: disk full while writing it; the previous {path.name} is kept") from None
+            raise UserError(f"{path}: the disk is full; no output of this run replaced an older one") from None
         raise
     finally:
-        tmp.unlink(missing_ok=True)
+        if not kept:
+            tmp.unlink(missing_ok=True)
 
 
 def save_npy(path: Path | str, array: np.ndarray) -> None:

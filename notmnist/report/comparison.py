@@ -1,21 +1,41 @@
-"""The optimizer comparison's table: every optimizer's result beside the exact optimum."""
+"""The optimizer comparison's table: every optimizer's result beside the exact optimum, with
+honest ties.
+
+Rows are ranked by validation accuracy (ties: lower validation loss). Each row is then held
+against the first on the test set: McNemar's exact test on their paired test predictions,
+and the rule of 30. A row is `tied` with the best unless p < 0.05 and the two differ by at
+least 30 test images: differences smaller than that are noise for a test set of this size.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from notmnist.learning import optimizers
 from notmnist.plumbing.params import positive
+from notmnist.report.statistics import RULE_OF_30, mcnemar
 
 if TYPE_CHECKING:  # pandas is imported by the table alone: each training member starts faster
     import pandas as pd
 
 RATES = {name: positive() for name in optimizers.NAMES}  # section optimizers: each one's learning rate
+ALPHA = 0.05
 
 
-def ranking(results: dict[str, dict]) -> pd.DataFrame:
-    """One row per optimizer (results: name -> its train.json), best validation accuracy
-    first (ties: lower loss); gap_to_optimum = J - J*, J* the objective lbfgs reached."""
+def versus(best: np.ndarray, other: np.ndarray) -> tuple[str, float]:
+    """('tied' | 'better' | 'worse', McNemar p-value) of `other` against `best` on the same
+    test images (booleans: predicted right)."""
+    only_best, only_other, p_value = mcnemar(best, other)
+    if p_value >= ALPHA or abs(only_best - only_other) < RULE_OF_30:
+        return "tied", p_value
+    return ("better" if only_other > only_best else "worse"), p_value
+
+
+def ranking(results: dict[str, dict], correct: dict[str, np.ndarray]) -> pd.DataFrame:
+    """One row per optimizer: results maps a name to its train.json, correct to its test
+    predictions (right or wrong, per test image, in the same order for all)."""
     import pandas as pd
 
     optimum = results["lbfgs"]["train"]["objective"] if "lbfgs" in results else float("nan")
@@ -26,17 +46,38 @@ def ranking(results: dict[str, dict]) -> pd.DataFrame:
                 "learning_rate": m["learning_rate"],
                 "valid_accuracy": m["valid"]["accuracy"],
                 "valid_loss": m["valid"]["loss"],
+                "test_accuracy": float(np.mean(correct[name])),
                 "gap_to_optimum": m["train"]["objective"] - optimum,
-                "best_epoch": m["best_epoch"],
-                "epochs_run": m["epochs_run"],
-                "seconds_per_epoch": m["seconds_per_epoch"],
+                "trained": (
+                    f"{m['iterations']} iterations"
+                    if "iterations" in m
+                    else f"best epoch {m['best_epoch']} of {m['epochs_run']}"
+                ),
             }
             for name, m in results.items()
         ]
     )
-    table = table.sort_values(["valid_accuracy", "valid_loss"], ascending=[False, True])
-    table.insert(0, "rank", range(1, len(table) + 1))
+    table = table.sort_values(["valid_accuracy", "valid_loss"], ascending=[False, True], kind="stable")
+    best = table["optimizer"].iloc[0]
+    verdicts = [versus(correct[best], correct[name]) if name != best else ("best", None) for name in table["optimizer"]]
+    table.insert(1, "versus_best_on_test", [v for v, _ in verdicts])
+    table.insert(2, "p_value", [p for _, p in verdicts])
     return table
+
+
+def curves(per_optimizer: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Every optimizer's validation loss per epoch in one long table (optimizer, epoch,
+    valid_loss), for one chart with a colour per optimizer; lbfgs, whose rows are iterations,
+    becomes a flat line at the loss of its optimum across the same epochs."""
+    import pandas as pd
+
+    epochs = max((int(c["epoch"].max()) for name, c in per_optimizer.items() if name != "lbfgs"), default=1)
+    rows = []
+    for name, curve in per_optimizer.items():
+        if name == "lbfgs":
+            curve = pd.DataFrame({"epoch": range(1, epochs + 1), "valid_loss": curve["valid_loss"].iloc[-1]})
+        rows.append(curve[["epoch", "valid_loss"]].assign(optimizer=name))
+    return pd.concat(rows, ignore_index=True)[["optimizer", "epoch", "valid_loss"]]
 
 
 def markdown(table: pd.DataFrame) -> str:

@@ -105,6 +105,7 @@ def evaluate(
     predicted = log_proba.argmax(axis=1)
     confidence = np.exp(log_proba.max(axis=1).astype(np.float64))
     correct = predicted == labels
+    interval = wilson_interval(correct.sum(), n)
     matrix = confusion_matrix(labels, predicted, len(classes))
     by_class = per_class_scores(matrix, classes)
     reliability, ece = calibration(confidence, correct, calibration_bins)
@@ -112,7 +113,9 @@ def evaluate(
         "n": n,
         "n_errors": int(n - correct.sum()),
         "accuracy": float(correct.mean()),
-        "accuracy_ci95": list(wilson_interval(correct.sum(), n)),
+        "accuracy_ci95": list(interval),  # the same two numbers as _low and _high: DVC's tables drop lists
+        "accuracy_ci95_low": interval[0],
+        "accuracy_ci95_high": interval[1],
         "log_loss": float(-log_proba[np.arange(n), labels].astype(np.float64).mean()),
         "ece": ece,
         "macro": by_class[["precision", "recall", "f1"]].mean().to_dict(),
