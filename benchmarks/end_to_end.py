@@ -150,6 +150,24 @@ def benchmark(name: str, source: Path, root: Path, whole: bool) -> list[dict]:
     return rows
 
 
+def results(root: Path) -> str:
+    """The headline results of a run, as README quotes them."""
+    ingest, split, train, test = (
+        json.loads((root / "metrics" / f"{name}.json").read_text()) for name in ("ingest", "split", "train", "evaluate")
+    )
+    return "\n".join(
+        [
+            f"ingest: {ingest['n_files']:,} files, {ingest['n_images']:,} images, {ingest['n_skipped']} skipped",
+            f"split: train {split['train']['n']:,}, valid {split['valid']['n']:,}, test {split['test']['n']:,}, "
+            f"dropped {split['dropped']['n']}, exact duplicates removed {split['duplicates']['exact_removed']}, "
+            f"label conflicts {split['label_conflicts']}, leaks {split['leaks']['exact'] + split['leaks']['near']}",
+            f"train: valid accuracy {train['valid']['accuracy']:.4f}, best epoch {train.get('best_epoch')}",
+            f"evaluate: test accuracy {test['accuracy']:.4f} (95% CI {test['accuracy_ci95_low']:.4f}-"
+            f"{test['accuracy_ci95_high']:.4f}), log loss {test['log_loss']:.4f}, macro F1 {test['macro']['f1']:.4f}",
+        ]
+    )
+
+
 def transformed(glyphs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Each glyph rotated (~N(0, 7 deg)), scaled (0.85-1.1), shifted (+-2 px), plus noise."""
     n = len(glyphs)
@@ -218,6 +236,7 @@ def main() -> None:
     )
 
     rows = benchmark("notMNIST_small", args.small.resolve(), args.workdir / "small", whole=True)
+    print(f"\nresults on notMNIST_small:\n{results(args.workdir / 'small')}\n", flush=True)
     if not args.skip_large:
         archive = args.workdir / f"large-{args.per_class}.tar.gz"
         if not archive.exists():

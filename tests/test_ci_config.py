@@ -43,7 +43,7 @@ def check_command(argv: list[str]) -> None:
         if "-r" in args:
             assert (REPO / args[args.index("-r") + 1]).exists()
     else:
-        assert program in ("apt-get", "git", "echo", "cd", "set", "export", ".", "ruff"), argv
+        assert program in ("apt-get", "git", "echo", "cd", "set", "export", ".", "ruff", "command"), argv
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -27,7 +28,7 @@ from tests.helpers import (
     with_overrides,
     write_params,
 )
-from tools.check_repro import compare_metrics, git_show, is_ignored, load_locks
+from tools.check_repro import git_show, load_locks
 
 pytestmark = pytest.mark.slow
 
@@ -82,33 +83,23 @@ def test_a_second_repro_runs_nothing_and_status_is_clean(pipeline):
     assert UP_TO_DATE in dvc(pipeline, "status").stdout
 
 
-def test_every_stage_gives_bitwise_identical_outputs_when_forced_to_rerun(pipeline):
+def test_a_forced_rerun_gives_bitwise_identical_outputs_and_a_clean_git_status(pipeline):
     before = committed_lock_outs(pipeline)
     dvc(pipeline, "repro", "--force")
-    after = lock_outs(pipeline)
-    assert set(before) == set(after)
-    for path in sorted(p for p in before if before[p] != after[p]):
-        # only wall-clock values (seconds_per_epoch) may differ, in metrics and tables
-        assert (pipeline / path).is_file(), f"{path} differs between two runs with the same params"
-        committed, reproduced = git(pipeline, "show", f"HEAD:{path}").stdout, (pipeline / path).read_text()
-        if path.endswith(".json"):
-            assert compare_metrics(path, json.loads(committed), json.loads(reproduced), exact=True) == []
-        else:
-            assert without_timing_columns(committed) == without_timing_columns(reproduced), path
+    assert lock_outs(pipeline) == before  # timings are in the untracked timings/, nothing else moves
+    assert git(pipeline, "status", "--porcelain").stdout == ""
 
 
-def without_timing_columns(text: str) -> list[list[str]]:
-    """The rows of the tables in `text` (markdown or TSV) without their timing columns."""
-    rows, timing = [], set()
-    for line in text.splitlines():
-        separator = "|" if line.startswith("|") else "\t" if "\t" in line else None
-        cells = [cell.strip() for cell in line.split(separator)] if separator else [line]
-        if separator is None:
-            timing = set()
-        elif any(is_ignored(cell) for cell in cells):  # a header row
-            timing = {i for i, cell in enumerate(cells) if is_ignored(cell)}
-        rows.append([cell for i, cell in enumerate(cells) if i not in timing])
-    return rows
+def test_a_clone_of_a_clone_reproduces_with_a_clean_git_status(pipeline, tmp_path):
+    # README: on one machine, `dvc repro` in a fresh clone rewrites every output byte for byte
+    first, second = tmp_path / "first", tmp_path / "second"
+    git(tmp_path, "clone", "-q", str(pipeline), str(first))
+    dvc(first, "repro", "--force")
+    commit(first, "reproduced in a clone")
+    git(tmp_path, "clone", "-q", str(first), str(second))
+    dvc(second, "repro")
+    assert git(second, "status", "--porcelain").stdout == ""
+    assert UP_TO_DATE in dvc(second, "status").stdout
 
 
 def stage_commands(root: Path) -> dict[str, tuple[list[str], list[str]]]:
@@ -243,3 +234,168 @@ def test_two_queued_experiments_both_run_and_show_their_results(pipeline):
             results[str(rate)] = data["metrics"]["metrics/evaluate.json"]["data"]["accuracy"]
     assert set(rates) <= set(results), results
     assert all(0 <= results[rate] <= 1 for rate in rates)
+
+
+def exp_show_columns(root: Path, *args: str) -> list[str]:
+    """The columns of `dvc exp show` (its CSV adds rev, typ and parent, which the table has not)."""
+    header = dvc(root, "exp", "show", "--csv", *args).stdout.splitlines()[0].split(",")
+    return [name for name in header if name not in ("rev", "typ", "parent")]
+
+
+def test_the_default_exp_show_has_at_most_110_columns_and_40_metrics(pipeline):
+    columns = exp_show_columns(pipeline)
+    params = {f"{section}.{key}" for section, values in read_params(pipeline).items() for key in values}
+    deps = {
+        dep
+        for file in ("dvc.yaml", "builtin/dvc.yaml")
+        for stage in yaml.safe_load((pipeline / file).read_text())["stages"].values()
+        for dep in stage.get("do", stage).get("deps", [])
+    } | {"data/raw/synthetic"}
+    metrics = [c for c in columns[2:] if c not in params and c not in deps]
+    assert len(columns) <= 110 and len(metrics) <= 40, (len(columns), metrics)
+    assert {"accuracy", "accuracy_ci95_low", "accuracy_ci95_high", "valid.accuracy", "leaks.near"} <= set(metrics)
+
+
+def readme_command(prefix: str) -> list[str]:
+    """The first command line in README.md that starts with `prefix`, without its comment."""
+    for line in (Path(__file__).resolve().parents[1] / "README.md").read_text().splitlines():
+        if line.strip().startswith(prefix):
+            return shlex.split(line.split("  #")[0].strip())
+    raise AssertionError(f"README.md shows no `{prefix} ...`")
+
+
+def test_readmes_exp_show_command_fits_120_characters_with_an_experiment_listed(pipeline):
+    argv = readme_command("dvc exp show --drop")
+    dvc(pipeline, "exp", "run", "-S", "train.learning_rate=0.1")
+    try:
+        env = {**os.environ, "COLUMNS": "120"}
+        shown = subprocess.run(
+            [sys.executable, "-m", *argv, "--no-pager"], cwd=pipeline, env=env, capture_output=True, text=True
+        ).stdout
+        lines = shown.splitlines()
+        assert len(lines) >= 6 and max(map(len, lines)) <= 120, shown
+        assert "…" not in shown and "0.1" in shown and "accuracy" in shown
+    finally:
+        git(pipeline, "checkout", "-q", "--", ".")
+        dvc(pipeline, "checkout", "-q")
+        dvc(pipeline, "exp", "remove", "--all-commits")
+    assert UP_TO_DATE in dvc(pipeline, "status").stdout
+
+
+def test_a_misspelled_key_in_params_fails_dvc_repro_naming_it(pipeline):
+    params = read_params(pipeline)
+    write_params(pipeline, with_overrides(params, {"split": {"nearmad": 3}}))
+    try:
+        result = dvc(pipeline, "repro", check=False)
+        assert result.returncode != 0
+        assert "error: split.nearmad: unknown parameter" in result.stderr + result.stdout
+    finally:
+        write_params(pipeline, params)
+        dvc(pipeline, "repro")  # back to the committed results (from DVC's run cache)
+    assert UP_TO_DATE in dvc(pipeline, "status").stdout
+
+
+def test_after_a_diverged_exp_run_the_printed_command_restores_the_last_commit(pipeline):
+    committed = {path: (pipeline / path).read_bytes() for path in ("params.yaml", "models/model.npz")}
+    result = dvc(pipeline, "exp", "run", "-S", "train.learning_rate=1e6", check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "training diverged in epoch 1" in output
+    assert not (pipeline / "models/model.npz").exists()  # DVC removes a stage's outputs before it runs
+    command = output.split("to go back to the last committed params, model and metrics: ")[1].split(")\n")[0]
+    run(pipeline, "bash", "-c", command)
+    assert {path: (pipeline / path).read_bytes() for path in committed} == committed
+    assert UP_TO_DATE in dvc(pipeline, "status").stdout
+    assert git(pipeline, "status", "--porcelain").stdout == ""
+
+
+FULL_DISK_AT_SECOND_WRITE = """
+import errno, pathlib, runpy, sys
+writes = []
+write_text = pathlib.Path.write_text
+def fills_the_disk(self, *args, **kwargs):
+    if writes:
+        raise OSError(errno.ENOSPC, "No space left on device")
+    writes.append(self)
+    return write_text(self, *args, **kwargs)
+pathlib.Path.write_text = fills_the_disk
+runpy.run_module(sys.argv.pop(1), run_name="__main__", alter_sys=True)
+"""
+
+
+def test_a_stage_that_fills_the_disk_says_so_in_one_line_and_replaces_no_output(pipeline):
+    params = read_params(pipeline)
+    before = snapshot(pipeline)
+    write_params(pipeline, with_overrides(params, {"train": {"learning_rate": 0.2}}))
+    try:
+        result = run(pipeline, sys.executable, "-c", FULL_DISK_AT_SECOND_WRITE, "stages.train", check=False)
+        assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+        assert result.stderr.startswith("error: metrics/") and "the disk is full" in result.stderr
+        assert snapshot(pipeline) == before  # the model was written first: it too is the old one
+    finally:
+        write_params(pipeline, params)
+    assert UP_TO_DATE in dvc(pipeline, "status").stdout
+
+
+def entry_points(root: Path) -> list[str]:
+    return [f"{folder}.{p.stem}" for folder in ("stages", "tools") for p in sorted((root / folder).glob("[a-z]*.py"))]
+
+
+def test_help_on_every_entry_point_prints_usage_and_touches_nothing(pipeline):
+    before = snapshot(pipeline)
+    for module in entry_points(pipeline):
+        shown = run(pipeline, sys.executable, "-m", module, "--help")
+        assert shown.stdout.startswith(f"usage: python -m {module}"), module
+        refused = run(pipeline, sys.executable, "-m", module, "--no-such-option", check=False)
+        assert refused.returncode == 2 and refused.stderr.startswith("usage: "), module
+    assert snapshot(pipeline) == before
+
+
+def chromium() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if path := shutil.which(name):
+            return path
+    pytest.skip("no Chromium on this machine (Debian: apt-get install chromium)")
+
+
+def rendered_offline(page: Path, scratch: Path) -> str:
+    """The DOM of `page` after headless Chromium ran its scripts, with every network request
+    sent to an address that refuses it."""
+    return run(
+        scratch,
+        chromium(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={scratch / 'profile'}",
+        "--proxy-server=127.0.0.1:9",
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+        "--virtual-time-budget=15000",
+        "--dump-dom",
+        page.as_uri(),
+        timeout=120,
+    ).stdout
+
+
+@pytest.mark.parametrize("command", [["plots", "show"], ["plots", "diff", "HEAD"]])
+def test_every_chart_draws_offline_in_a_real_browser(pipeline, tmp_path, command):
+    out = tmp_path / "plots"
+    dvc(pipeline, *command, "-o", str(out))
+    html = (out / "index.html").read_text()
+    assert "<script src=" not in html  # the chart libraries are inline, nothing is fetched
+    charts = html.count("vegaEmbed(")
+    assert charts == len(
+        [p for p in yaml.safe_load((pipeline / "dvc.yaml").read_text())["plots"] if isinstance(p, dict)]
+    )
+    dom = rendered_offline(out / "index.html", tmp_path)
+    assert dom.count('class="vega-embed') == charts and dom.count("<canvas") == charts
+    assert dom.count("<img") >= 3  # the three PNG pictures
+
+
+def test_dvc_plots_output_is_git_ignored(pipeline):
+    dvc(pipeline, "plots", "show")
+    assert (pipeline / "dvc_plots/index.html").exists()
+    assert git(pipeline, "status", "--porcelain").stdout == ""
