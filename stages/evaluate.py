@@ -9,7 +9,7 @@ with its Wilson 95% interval, log loss, calibration error, macro F1), evaluate_d
 (index, label, predicted, confidence: one row per test image, index = row of images.npy),
 confusion.csv (actual, predicted), calibration.csv (the reliability curve) and
 metrics/{weights,mistakes,confusion}.png.
-How: notmnist/metrics.py, notmnist/pictures.py.
+How: notmnist/report/metrics.py, notmnist/report/pictures.py.
 """
 
 import numpy as np

@@ -5,7 +5,7 @@
 The source is a folder ROOT/<class>/<files> or a .tar/.tar.gz/.tgz/.zip of it, read in
 place. Writes data/ingested/{images.npy,labels.npy,classes.json,manifest.csv} (one manifest
 row per file seen: ok, or skipped with its reason) and metrics/ingest.json.
-How: notmnist/ingestion.py.
+How: notmnist/data/ingestion.py.
 """
 
 import sys

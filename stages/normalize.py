@@ -5,7 +5,7 @@
 Reads data/ingested/{images,labels}.npy, classes.json and data/split/assignment.csv; writes
 data/normalized/{train,valid,test}_{x,y,index}.npy (features, labels, and each example's
 row in images.npy), data/normalized/stats.json and metrics/normalize.json.
-How: notmnist/normalization.py.
+How: notmnist/data/normalization.py.
 """
 
 from notmnist.data import normalization

@@ -24,7 +24,8 @@ NOTE = """Every optimizer on the same data, seed, epochs and batch size (params.
 its rate from `optimizers`, ranked by validation accuracy; lbfgs is the exact optimum J* of the same
 objective, and gap_to_optimum = J - J* on the train split. versus_best_on_test holds each against the
 first on the test set: `tied` unless McNemar's p < 0.05 and the two differ by at least 30 of the
-{n} test images (the rule of 30: {resolution:.4f} in accuracy).
+{n} test images (the rule of 30: {resolution:.4f} in accuracy). Ties in validation accuracy
+are ranked by validation loss.
 
 """
 
@@ -44,7 +45,7 @@ def train_one(name: str) -> None:
     save_npy(out / "test_correct.npy", correct)
     write_json(out / "train.json", metrics)
     contracts.write_timing(f"optimizers/{name}", {"seconds_per_epoch": fit.seconds_per_epoch})
-    print(f"{name}: {fit.seconds_per_epoch:.3g} s per epoch (per iteration for lbfgs)")
+    print(f"{name}: {fit.seconds_per_epoch:.3g} s per {'iteration' if name == 'lbfgs' else 'epoch'}")
 
 
 def write_table() -> None:

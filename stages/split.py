@@ -4,7 +4,7 @@
 
 Reads data/ingested/{images,labels}.npy and classes.json; writes data/split/assignment.csv
 (one row per ingested image: its hashes, duplicate group, split and why it was dropped)
-and metrics/split.json. How: notmnist/splitting.py.
+and metrics/split.json. How: notmnist/data/splitting.py.
 """
 
 from notmnist.data import splitting

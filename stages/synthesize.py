@@ -4,7 +4,7 @@
 
 Writes data/raw/synthetic/<letter>/NNNNN.png (28x28 gray, with planted duplicates and
 broken files) and metrics/synthesize.json (fonts used, planted counts).
-How: notmnist/synthetic.py.
+How: notmnist/data/synthetic.py.
 """
 
 from pathlib import Path
@@ -18,7 +18,7 @@ from notmnist.plumbing.params import load_section
 
 def main() -> None:
     params = load_section("synthesize", synthetic.PARAMS)
-    fonts, refused = synthetic.usable_fonts(synthetic.find_fonts() if params["system_fonts"] else [])
+    fonts, refused = synthetic.usable_fonts(synthetic.find_fonts(params["fonts"]))
     files, planted = synthetic.synthesize(
         params["per_class"],
         params["seed"],

@@ -39,7 +39,7 @@ def check_command(argv: list[str]) -> None:
         if module.startswith(("stages.", "tools.")):
             assert (REPO / (module.replace(".", "/") + ".py")).exists()
     elif program == "pip":
-        assert args[0] == "install" and ("-r" in args or args[-1].startswith("torch==")), argv
+        assert args[0] == "install" and ("-r" in args or any(a.startswith("torch==") for a in args)), argv
         if "-r" in args:
             assert (REPO / args[args.index("-r") + 1]).exists()
     else:

@@ -76,9 +76,30 @@ def test_block_sum_distance_is_a_lower_bound_of_pixel_distance(pair):
     assert np.abs(sums[0] - sums[1]).sum() <= pixel_l1
 
 
-@pytest.mark.parametrize("chunk", [dedup.CHUNK, 7])  # 7: many chunks, odd boundaries
-def test_close_pairs_finds_every_cross_side_pair_that_brute_force_finds(chunk, monkeypatch):
+@settings(max_examples=30, deadline=None)
+@given(arrays(np.uint8, (2, 28, 28)))
+def test_two_by_two_sums_are_the_pixel_sums_and_a_lower_bound_of_pixel_distance(pair):
+    fine = dedup.fine_sums(pair).astype(np.int64)
+    assert fine.shape == (2, 196) and fine[0, 14 * 3 + 5] == pair[0, 6:8, 10:12].sum()
+    pixel_l1 = np.abs(pair[0].astype(np.int64) - pair[1]).sum()
+    assert np.abs(fine[0] - fine[1]).sum() <= pixel_l1
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(0, 3 * 784))
+def test_the_bound_cascade_keeps_exactly_the_pairs_within_the_pixel_threshold(seed, max_l1):
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 256, (20, 28, 28))
+    images = np.clip(np.concatenate([base, base + rng.integers(-4, 5, base.shape)]), 0, 255).astype(np.uint8)
+    pairs = np.array([(i, j) for i in range(40) for j in range(i + 1, 40)])
+    brute = np.abs(images[pairs[:, 0]].astype(np.int64) - images[pairs[:, 1]]).sum(axis=(1, 2))
+    assert dedup.near_pairs(images, pairs, max_l1).tolist() == pairs[brute <= max_l1].tolist()
+
+
+@pytest.mark.parametrize("chunk, candidates", [(dedup.CHUNK, dedup.MAX_CANDIDATES), (7, 5)])  # many small chunks
+def test_close_pairs_finds_every_cross_side_pair_that_brute_force_finds(chunk, candidates, monkeypatch):
     monkeypatch.setattr(dedup, "CHUNK", chunk)
+    monkeypatch.setattr(dedup, "MAX_CANDIDATES", candidates)
     rng = np.random.default_rng(1)
     glyphs = rng.integers(0, 256, (60, 28, 28)).astype(np.uint8)
     shifted = np.clip(glyphs[:20].astype(np.int16) + rng.integers(-3, 4, (20, 28, 28)), 0, 255)
@@ -95,11 +116,11 @@ def test_close_pairs_finds_every_cross_side_pair_that_brute_force_finds(chunk, m
     assert len(expected) > 10  # the test data really has cross-side pairs
 
 
-def test_close_pairs_finds_a_pair_exactly_at_the_threshold_spread_over_two_wide_blocks():
+def test_close_pairs_finds_a_pair_exactly_at_the_threshold_spread_over_two_blocks():
     rng = np.random.default_rng(3)
     a = rng.integers(0, 200, (28, 28)).astype(np.uint8)
     at, beyond = a.copy(), a.copy()
-    at[:7, 7:21] += 16  # 7 x 7 blocks 1 and 2 (wide blocks 0 and 1) +784 each: L1 1568
+    at[:7, 7:21] += 16  # 7 x 7 blocks 1 and 2, +784 each: L1 1568
     beyond[:7, 7:21] += 16
     beyond[27, 27] += 1  # L1 = 1569
     images = np.stack([a, at, a, beyond])

@@ -18,7 +18,11 @@ from tests.helpers import commit, copy_repository, dvc, git, run
 pytestmark = pytest.mark.slow
 
 # A few hundred images and a few epochs: each `dvc repro` takes seconds.
-TINY = {"synthesize": {"per_class": 40}, "minibatch": {"batch_size": 32, "epochs": 4}}
+TINY = {
+    "ingest": {"source": "data/raw/synthetic"},  # the built-in data, whatever this repository reads
+    "synthesize": {"per_class": 40},
+    "minibatch": {"batch_size": 32, "epochs": 4},
+}
 # The second commit's train.learning_rate: so small that the model barely leaves its start.
 SMALL_RATE = 1.0e-5
 

@@ -67,6 +67,12 @@ def test_unknown_and_missing_keys_are_named(tmp_path):
         load(path)
 
 
+def test_an_unknown_key_close_to_a_known_one_gets_a_suggestion(tmp_path):
+    path = write_params(tmp_path, "train:\n  rate: 1\n  epochs: 3\n  optimizer: sgd\n  shuffle: true\n  epoch: 4\n")
+    with pytest.raises(ParamError, match=r"train\.epoch: unknown parameter \(did you mean train\.epochs\?\)"):
+        load(path)
+
+
 def test_missing_section_and_bad_yaml_name_the_file(tmp_path):
     path = write_params(tmp_path, "other: {}\n")
     with pytest.raises(ParamError, match="section 'train' is missing"):

@@ -93,6 +93,21 @@ def test_a_font_file_that_cannot_draw_the_letters_is_refused(tmp_path):
     assert good == [BUNDLED] and refused == [str(bogus)]
 
 
+def test_fonts_are_the_named_family_all_or_none(tmp_path):
+    for name in ("DejaVuSans.ttf", "dejavu/DejaVuSerif-Bold.otf", "LiberationSans.ttf", "notes.txt"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_bytes(b"")
+    names = {
+        family: [p.split("/")[-1] for p in find_fonts(family, dirs=[str(tmp_path)])]
+        for family in ("dejavu", "all", "none")
+    }
+    assert names == {
+        "dejavu": ["DejaVuSans.ttf", "DejaVuSerif-Bold.otf"],
+        "all": ["DejaVuSans.ttf", "LiberationSans.ttf", "DejaVuSerif-Bold.otf"],
+        "none": [],
+    }
+
+
 def test_pillows_bundled_font_alone_is_enough():
     files, _ = synthesize(10, 0, [BUNDLED], broken_files=0)
     assert len(files) == 100 and all(to_glyph(d).shape == (28, 28) for d in files.values())
@@ -102,7 +117,7 @@ def run_synthesize(cwd, **overrides):
     params = {
         "per_class": 12,
         "seed": 3,
-        "system_fonts": True,
+        "fonts": "DejaVu",
         "duplicates": 0.1,
         "near_duplicates": 0.1,
         "broken_files": 2,

@@ -29,7 +29,11 @@ from tests.helpers import (
 
 pytestmark = pytest.mark.slow
 
-FAST = {"minibatch": {"batch_size": 32, "epochs": 3}, "objective": {"lbfgs_max_iter": 30}}
+FAST = {
+    "synthesize": {"per_class": 50},
+    "minibatch": {"batch_size": 32, "epochs": 3},
+    "objective": {"lbfgs_max_iter": 30},
+}
 UP_TO_DATE = "Data and pipelines are up to date."
 
 

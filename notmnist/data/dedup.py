@@ -4,10 +4,15 @@ Everything works on a whole batch at once (n x 28 x 28 uint8), never on all pair
 - exact duplicates: a 64-bit BLAKE2b hash of each image's decoded pixels;
 - near duplicates: a 64-bit DCT perceptual hash, candidate pairs from multi-index buckets
   on its 16-bit bands (never all pairs), each candidate verified in pixel space;
-- the audit: a different method, with no false negatives: a KD-tree on sums over
-  7 x 14 pixel blocks (a lower bound of the pixel L1 distance) finds every cross-split
-  pair within a pixel L1 radius; each candidate is checked on 7 x 7 block sums (a
-  tighter lower bound), then in pixel space.
+- the audit: a different method, with no false negatives: KD-trees on sums over pixel
+  blocks (lower bounds of the pixel L1 distance) find every cross-split pair within a
+  pixel L1 radius.
+
+Every candidate pair is verified through a cascade of lower bounds, cheapest first: the L1
+distance between sums over 7 x 7 blocks, between sums over 2 x 2 blocks, then the pixels.
+A sum over a block cannot differ between two images by more than their pixels in it do,
+so each bound is at most the pixel distance and rules out no true pair; the 2 x 2 sums
+also rule out what the coarse sums cannot (noisy copies of one glyph, one-pixel shifts).
 
 Distances are pixel L1 sums: `l1(a, b) = sum |a - b|` over the 784 pixels, i.e.
 `mean absolute difference = l1 / 784` in 0-255 units.
@@ -17,12 +22,15 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.fft
 import scipy.sparse
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
+
+from notmnist.plumbing import parallel
 
 HASH_BITS = 64
 BAND_BITS = 16  # 4 bands: a pair whose hashes differ in <= 3 bits shares a band (pigeonhole)
@@ -31,8 +39,9 @@ WINDOW = 8  # in a bucket larger than WINDOW + 1, pair each image with its next 
 # in <= 6 bits in the benchmark, while ~90% of band-sharing pairs differ in >= 14; whatever
 # this skips that matters for leaks, the audit still finds (it does not use the hash).
 MAX_HAMMING = 12
-BLOCK = 7  # verification features: sums over 7 x 7 pixel blocks (16 numbers for 28 x 28)
-CHUNK = 1 << 15  # images or pairs handled per vectorized step (bounds temporary memory)
+BLOCK = 7  # coarse features: sums over 7 x 7 pixel blocks (16 numbers for 28 x 28)
+CHUNK = 1 << 14  # images or pairs handled per vectorized step (bounds temporary memory)
+MAX_CANDIDATES = 4_000_000  # candidate pairs per audit query chunk (Python lists: ~150 MB)
 
 
 def flat(images: np.ndarray) -> np.ndarray:
@@ -119,15 +128,47 @@ def unique_pairs(pairs: np.ndarray) -> np.ndarray:
     return np.stack([codes // base, codes % base], axis=1)
 
 
+def pair_l1(rows: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    """sum |rows[i] - rows[j]| (int64) for each pair (i, j), on all cores.
+
+    max - min is |a - b| in the rows' own dtype (uint8 pixels need no widening).
+    """
+
+    def part(lo: int, hi: int) -> np.ndarray:
+        a, b = rows[pairs[lo:hi, 0]], rows[pairs[lo:hi, 1]]
+        return (np.maximum(a, b) - np.minimum(a, b)).sum(axis=1, dtype=np.int64)
+
+    return np.concatenate([np.empty(0, dtype=np.int64), *parallel.map_chunks(part, len(pairs), CHUNK)])
+
+
 def l1_distances(images: np.ndarray, pairs: np.ndarray) -> np.ndarray:
     """Pixel L1 distance sum |a - b| (int64) for each pair of row indices."""
-    rows = flat(images)
-    out = np.empty(len(pairs), dtype=np.int64)
-    for lo in range(0, len(pairs), CHUNK):
-        a = rows[pairs[lo : lo + CHUNK, 0]].astype(np.int16)
-        b = rows[pairs[lo : lo + CHUNK, 1]].astype(np.int16)
-        out[lo : lo + CHUNK] = np.abs(a - b).sum(axis=1, dtype=np.int64)
-    return out
+    return pair_l1(flat(images), pairs)
+
+
+@dataclass
+class Sketches:
+    """Block sums of every image, computed once: lower bounds of pixel L1 distances."""
+
+    coarse: np.ndarray  # (n, 16) int32: sums over 7 x 7 blocks
+    fine: np.ndarray  # (n, 196) int16: sums over 2 x 2 blocks
+
+
+def sketches(images: np.ndarray) -> Sketches:
+    return Sketches(block_sums(images), fine_sums(images))
+
+
+def fine_sums(images: np.ndarray) -> np.ndarray:
+    """(n, (h/2) * (w/2)) int16 sums over 2 x 2 pixel blocks (row-major): four strided adds."""
+    n, h, w = images.shape
+    out = np.empty((n, h // 2, w // 2), dtype=np.int16)
+    for lo in range(0, n, CHUNK):
+        batch = images[lo : lo + CHUNK]
+        tile = out[lo : lo + CHUNK]
+        np.add(batch[:, 0::2, 0::2], batch[:, 0::2, 1::2], out=tile, dtype=np.int16)
+        tile += batch[:, 1::2, 0::2]
+        tile += batch[:, 1::2, 1::2]
+    return out.reshape(n, -1)
 
 
 def hash_candidates(phashes: np.ndarray, max_hamming: int = MAX_HAMMING) -> np.ndarray:
@@ -145,22 +186,13 @@ def hash_candidates(phashes: np.ndarray, max_hamming: int = MAX_HAMMING) -> np.n
     return unique_pairs(np.concatenate(found))
 
 
-def near_pairs(images: np.ndarray, pairs: np.ndarray, max_l1: int, sums: np.ndarray | None = None) -> np.ndarray:
-    """The pairs whose pixel L1 distance is <= max_l1.
-
-    Cheap block-sum lower bound first (rules out most candidates), pixels for the rest;
-    `sums` = block_sums(images) if already computed.
-    """
-    sums = block_sums(images) if sums is None else sums
-    bound = np.concatenate(
-        [np.empty(0, dtype=np.int32)]
-        + [
-            np.abs(sums[pairs[lo : lo + CHUNK, 0]] - sums[pairs[lo : lo + CHUNK, 1]]).sum(axis=1)
-            for lo in range(0, len(pairs), CHUNK)
-        ]
-    )
-    pairs = pairs[bound <= max_l1]
-    return pairs[l1_distances(images, pairs) <= max_l1]
+def near_pairs(images: np.ndarray, pairs: np.ndarray, max_l1: int, sk: Sketches | None = None) -> np.ndarray:
+    """The pairs whose pixel L1 distance is <= max_l1, through the cascade of lower bounds
+    (7 x 7 sums, 2 x 2 sums, pixels); `sk` = sketches(images) if already computed."""
+    sk = sketches(images) if sk is None else sk
+    for rows in (sk.coarse, sk.fine, flat(images)):
+        pairs = pairs[pair_l1(rows, pairs) <= max_l1]
+    return pairs
 
 
 def block_sums(images: np.ndarray, block: int = BLOCK) -> np.ndarray:
@@ -181,49 +213,78 @@ def block_sums(images: np.ndarray, block: int = BLOCK) -> np.ndarray:
 
 
 def wide_blocks(sums: np.ndarray) -> np.ndarray:
-    """Row-major block sums with each pair of side-by-side blocks merged: half as many.
-
-    Sums of sums are again block sums (here 7 x 14 pixels), so their L1 distance is a
-    (looser) lower bound of the pixel L1 distance too.
-    """
+    """The 7 x 7 block sums with each pair of side-by-side blocks merged: 8 sums over 7 x 14
+    blocks, again block sums, so their L1 distance is a (looser) lower bound too."""
     return sums.reshape(len(sums), -1, 2).sum(axis=2)
 
 
+def checkerboard_halves(sums: np.ndarray) -> list[np.ndarray]:
+    """The 16 block sums (a 4 x 4 grid) split like a checkerboard's two colours: 8 sums each.
+    If a pair is within max_l1 on all 16, it is within max_l1 / 2 on one of the halves."""
+    colour = np.add.outer(np.arange(4), np.arange(4)).ravel() % 2
+    return [sums[:, colour == c] for c in (0, 1)]
+
+
+def candidate_searches(sk: Sketches, max_l1: int) -> dict[str, list[tuple[np.ndarray, float]]]:
+    """Two exact ways to propose every pair within max_l1, each a list of (8 features per
+    image, L1 radius) whose candidates together contain every such pair: one tree on the
+    7 x 14 block sums at the full radius, which suits glyphs; or a tree on each checkerboard
+    half of the 7 x 7 sums at half the radius (pigeonhole), which suits noisy copies of a
+    few templates, where coarse sums of all copies look alike. +0.5: the sums are integers,
+    so no rounding can lose a pair."""
+    return {
+        "wide": [(wide_blocks(sk.coarse), max_l1 + 0.5)],
+        "halves": [(half, max_l1 // 2 + 0.5) for half in checkerboard_halves(sk.coarse)],
+    }
+
+
 def close_pairs(
-    images: np.ndarray, side: np.ndarray, max_l1: int, focus: np.ndarray | None = None, sums: np.ndarray | None = None
+    images: np.ndarray, side: np.ndarray, max_l1: int, focus: np.ndarray | None = None, sk: Sketches | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Every pair (i < j) from different sides (side[i] != side[j]) with pixel L1 distance
     <= max_l1, and those distances; with a `focus` mask, only pairs touching it. Images
     with side < 0 take no part (so callers need not copy out the ones that do).
 
-    No false negatives: a pair within max_l1 in pixels is within max_l1 in the L1
-    distance of its 8 sums over 7 x 14 blocks (wide_blocks), so a KD-tree (p=1) on those
-    8 numbers per side finds it. One 8-D tree at the full radius was measured several
-    times faster than the pigeonhole alternative (two 8-D trees of 7 x 7 block sums at
-    half the radius), and its few extra candidates are cheap to rule out on the 16 block
-    sums, then the pixels.
-    Each side's tree is queried by the points of the smaller sides only (each pair of
-    sides once), in chunks so the candidate lists stay small. `sums` = block_sums(images)
-    if already computed.
+    No false negatives: each of candidate_searches proposes every pair within max_l1, and
+    near_pairs' cascade keeps exactly those. For each pair of sides the search that
+    proposes fewer candidates for a sample of queries is used. The larger side's trees
+    are queried by the points of the smaller side (each pair of sides once), in chunks
+    that shrink where the candidates are dense, so memory stays bounded. `sk` =
+    sketches(images) if already computed.
     """
-    sums = block_sums(images) if sums is None else sums
-    wide = wide_blocks(sums)
+    sk = sketches(images) if sk is None else sk
+    searches = candidate_searches(sk, max_l1)
     members = [np.flatnonzero(side == s) for s in np.unique(side[side >= 0])]
     sources = members if focus is None else [m[focus[m]] for m in members]
     found = [np.empty((0, 2), dtype=np.int64)]
     for b, tree_members in enumerate(members):
-        tree = cKDTree(wide[tree_members], leafsize=32, balanced_tree=False)
         for a, query in enumerate(sources):
-            if a == b or (focus is None and (len(members[a]), a) >= (len(members[b]), b)):
+            if a == b or not len(query) or (focus is None and (len(members[a]), a) >= (len(members[b]), b)):
                 continue  # without focus each pair of sides once: the smaller side queries
-            for lo in range(0, len(query), CHUNK):
-                chunk = query[lo : lo + CHUNK]
-                # radius + 0.5: the sums are integers, so no rounding can lose a pair
-                hits = tree.query_ball_point(wide[chunk], max_l1 + 0.5, p=1, workers=-1)
-                counts = np.fromiter(map(len, hits), dtype=np.int64, count=len(hits))
-                j = np.fromiter(itertools.chain.from_iterable(hits), dtype=np.int64, count=counts.sum())
-                pairs = np.sort(np.stack([np.repeat(chunk, counts), tree_members[j]], axis=1), axis=1)
-                found.append(near_pairs(images, pairs, max_l1, sums))
+            trees = {
+                name: [(cKDTree(f[tree_members], leafsize=128, balanced_tree=False), f, r) for f, r in parts]
+                for name, parts in searches.items()
+            }
+            sample = query[:: max(1, len(query) // 2000)]
+            expected = {
+                name: sum(
+                    t.query_ball_point(f[sample], r, p=1, workers=-1, return_length=True).sum() for t, f, r in parts
+                )
+                for name, parts in trees.items()
+            }
+            for tree, features, radius in trees[min(expected, key=expected.get)]:
+                lo, size = 0, CHUNK
+                while lo < len(query):
+                    chunk = query[lo : lo + size]
+                    hits = tree.query_ball_point(features[chunk], radius, p=1, workers=-1)
+                    counts = np.fromiter(map(len, hits), dtype=np.int64, count=len(hits))
+                    j = np.fromiter(itertools.chain.from_iterable(hits), dtype=np.int64, count=counts.sum())
+                    del hits
+                    pairs = np.sort(np.stack([np.repeat(chunk, counts), tree_members[j]], axis=1), axis=1)
+                    found.append(near_pairs(images, pairs, max_l1, sk))
+                    lo += len(chunk)
+                    # about MAX_CANDIDATES candidates a chunk: dense data asks for smaller chunks
+                    size = int(np.clip(size * MAX_CANDIDATES / max(len(j), 1), 64, CHUNK))
     pairs = unique_pairs(np.concatenate(found))
     return pairs, l1_distances(images, pairs)
 

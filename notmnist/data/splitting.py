@@ -178,13 +178,13 @@ def split_images(
     _, first, inverse = np.unique(exact, return_index=True, return_inverse=True)
     phash = dedup.perceptual_hashes(images)  # equal pixels, equal hash: no need to gather
     is_blank = rows.min(axis=1) == rows.max(axis=1)
-    sums = dedup.block_sums(images)  # shared by verification and every audit round
+    sk = dedup.sketches(images)  # shared by verification and every audit round
     done("hashing")
 
     distinct = np.sort(first[~is_blank[first]])
     candidates = distinct[dedup.hash_candidates(phash[distinct])]
     done("candidates")
-    near = dedup.near_pairs(images, candidates, max_l1, sums)
+    near = dedup.near_pairs(images, candidates, max_l1, sk)
     done("verification")
 
     exact_rep = first[inverse]
@@ -205,7 +205,7 @@ def split_images(
         changed = None if split_code is None else split_code != new_code
         split_code = new_code
         done("grouping")
-        leaks, leak_l1 = dedup.close_pairs(images, split_code, max_l1, changed, sums)  # dropped: -1
+        leaks, leak_l1 = dedup.close_pairs(images, split_code, max_l1, changed, sk)  # dropped: -1
         done("audit")
         if not len(leaks):
             break

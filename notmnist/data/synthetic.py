@@ -24,12 +24,12 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps
 
 from notmnist.plumbing.contracts import SIZE
-from notmnist.plumbing.params import boolean, integer, number
+from notmnist.plumbing.params import integer, number, text
 
 PARAMS = {  # section synthesize
     "per_class": integer(10, 1_000_000),
     "seed": integer(0, 2**32 - 1),
-    "system_fonts": boolean(),
+    "fonts": text(),
     "duplicates": number(0, 0.2),
     "near_duplicates": number(0, 0.2),
     "broken_files": integer(0, 1000),
@@ -52,12 +52,23 @@ CROSS_LETTER_DUPLICATES = 2
 INVERTED = 0.05  # fraction drawn black on white, as some notMNIST fonts are
 
 
-def find_fonts(dirs=FONT_DIRS) -> list[str]:
-    """Sorted paths of the font files under `dirs`."""
+def find_fonts(family: str = "all", dirs=FONT_DIRS) -> list[str]:
+    """Sorted paths of the font files under `dirs` whose file name starts with `family`
+    (any case); "all": every font file, "none": no font file (Pillow's font alone is used).
+
+    Which fonts a machine has changes the data: installing a program can bring a font
+    family with it. Naming the family keeps the data the same wherever it is installed.
+    """
+    if family == "none":
+        return []
     found = set()
     for top in dirs:
         for folder, _, files in os.walk(top):
-            found.update(os.path.join(folder, f) for f in files if f.lower().endswith(FONT_SUFFIXES))
+            found.update(
+                os.path.join(folder, f)
+                for f in files
+                if f.lower().endswith(FONT_SUFFIXES) and (family == "all" or f.lower().startswith(family.lower()))
+            )
     return sorted(found)
 
 

@@ -9,6 +9,7 @@ comments say what each knob does.
 
 from __future__ import annotations
 
+import difflib
 import math
 from pathlib import Path
 from typing import Any, Callable
@@ -28,7 +29,7 @@ def _bad(name: str, value: Any, allowed: str) -> ParamError:
 
 def number(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False, hi_open: bool = False) -> Check:
     """A real number in [lo, hi] (or open at either end)."""
-    left, right = "(" if lo_open else "[", ")" if hi_open else "]"
+    left, right = "(" if lo_open or lo is None else "[", ")" if hi_open or hi is None else "]"
     allowed = f"a number in {left}{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}{right}"
 
     def check(name: str, value: Any) -> float:
@@ -117,7 +118,9 @@ def validate(section: str, values: Any, spec: dict[str, Check], across: Callable
         raise ParamError(f"{section}: must be a mapping of {', '.join(spec)}")
     unknown = sorted(set(values) - set(spec))
     if unknown:
-        raise ParamError(f"{section}.{unknown[0]}: unknown parameter; allowed: {', '.join(sorted(spec))}")
+        close = difflib.get_close_matches(str(unknown[0]), spec, n=1, cutoff=0.5)
+        hint = f" (did you mean {section}.{close[0]}?)" if close else ""
+        raise ParamError(f"{section}.{unknown[0]}: unknown parameter{hint}; allowed: {', '.join(sorted(spec))}")
     missing = [key for key in spec if key not in values]
     if missing:
         raise ParamError(f"{section}.{missing[0]}: missing from params.yaml")

@@ -24,13 +24,17 @@ RATES = {name: positive() for name in optimizers.NAMES}  # section optimizers: e
 ALPHA = 0.05
 
 
-def versus(best: np.ndarray, other: np.ndarray) -> tuple[str, float]:
-    """('tied' | 'better' | 'worse', McNemar p-value) of `other` against `best` on the same
-    test images (booleans: predicted right)."""
+def versus(best: np.ndarray, other: np.ndarray) -> tuple[str, str]:
+    """('tied' | 'better' | 'worse', why) of `other` against `best` on the same test images
+    (booleans: predicted right); why: the difference in images and McNemar's p-value."""
     only_best, only_other, p_value = mcnemar(best, other)
-    if p_value >= ALPHA or abs(only_best - only_other) < RULE_OF_30:
-        return "tied", p_value
-    return ("better" if only_other > only_best else "worse"), p_value
+    apart = abs(only_best - only_other)
+    why = f"{apart} images apart, p = {p_value:.2g}"
+    if p_value >= ALPHA:
+        return "tied", why
+    if apart < RULE_OF_30:
+        return "tied", f"{why}: under {RULE_OF_30} images"
+    return ("better" if only_other > only_best else "worse"), why
 
 
 def ranking(results: dict[str, dict], correct: dict[str, np.ndarray]) -> pd.DataFrame:
@@ -59,9 +63,11 @@ def ranking(results: dict[str, dict], correct: dict[str, np.ndarray]) -> pd.Data
     )
     table = table.sort_values(["valid_accuracy", "valid_loss"], ascending=[False, True], kind="stable")
     best = table["optimizer"].iloc[0]
-    verdicts = [versus(correct[best], correct[name]) if name != best else ("best", None) for name in table["optimizer"]]
-    table.insert(1, "versus_best_on_test", [v for v, _ in verdicts])
-    table.insert(2, "p_value", [p for _, p in verdicts])
+    verdicts = [
+        versus(correct[best], correct[name]) if name != best else ("first", "by validation accuracy")
+        for name in table["optimizer"]
+    ]
+    table.insert(1, "versus_first_on_test", [f"{verdict} ({why})" for verdict, why in verdicts])
     return table
 
 
@@ -81,9 +87,17 @@ def curves(per_optimizer: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 
 def markdown(table: pd.DataFrame) -> str:
-    """A pipe table (pandas' to_markdown needs the extra package tabulate)."""
+    """A pipe table (pandas' to_markdown needs the extra package tabulate); accuracies and
+    losses with 4 decimals, other numbers with 4 significant digits."""
     import pandas as pd
 
-    cells = table.map(lambda v: "" if pd.isna(v) else f"{v:.4g}" if isinstance(v, float) else str(v))
+    def cell(column: str, value) -> str:
+        if pd.isna(value):
+            return ""
+        if isinstance(value, float):
+            return f"{value:.4f}" if column.endswith(("accuracy", "loss")) else f"{value:.4g}"
+        return str(value)
+
+    cells = table.apply(lambda column: column.map(lambda v: cell(column.name, v)))
     lines = [list(table.columns), ["---"] * len(table.columns), *cells.values.tolist()]
     return "".join("| " + " | ".join(line) + " |\n" for line in lines)
