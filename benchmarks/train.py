@@ -16,21 +16,34 @@ that the load of a shared machine falls on all three alike; ours/floor is the me
 per-round ratios. floor1t (one thread) is shown once per N for reference. The last line
 is how much faster two threads run the batch products than one, to read the ratios above
 with: on a shared machine the second core is often worth less than a whole one.
+
+    python -m benchmarks.train --process [--rounds 2]
+
+The process-level comparison of issue 15, at N = 200,000, batch 128, momentum: the wall time
+of `python -m stages.train` (a fresh process, reading data/normalized from disk, validation
+included) with 6 epochs minus its wall time with 1 epoch, divided by 5, against PyTorch's
+reference loop (`reference_epoch`: nn.Linear, CrossEntropyLoss, SGD lr 0.05 momentum 0.9,
+2 threads, median of 3 epochs after one warm-up), in turn, round after round.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 from notmnist.learning import fitting
-from notmnist.plumbing import parallel
+from notmnist.plumbing import contracts, parallel
 
 OPTIMIZERS = ("sgd", "momentum", "adagrad")
 BATCHES = (128, 1024)
@@ -131,12 +144,94 @@ def pytorch(torch, Xt, yt, optimizer: str, batch: int):
         yield time.perf_counter() - started
 
 
+def stage_folder(folder: Path, n: int, epochs: int) -> Path:
+    """A folder as the train stage reads it: data/normalized (n synthetic train rows, 10,000
+    valid rows) and params.yaml (the repository's, with momentum at 0.05, constant rate,
+    batch 128, `epochs` epochs and no early stop)."""
+    root = folder / f"stage{n}"
+    data = root / contracts.NORMALIZED
+    if not data.exists():
+        data.mkdir(parents=True)
+        _, y = synthetic(n, data)
+        os.replace(data / f"x{n}.npy", data / "train_x.npy")
+        rng = np.random.default_rng(1)
+        splits = {"train": y, "valid": rng.integers(0, 10, 10_000)}
+        np.save(data / "valid_x.npy", rng.standard_normal((10_000, 784), dtype=np.float32))
+        for name, labels in splits.items():
+            np.save(data / f"{name}_y.npy", labels.astype(np.int64))
+            np.save(data / f"{name}_index.npy", np.arange(len(labels), dtype=np.int64))
+        stats = {"method": "standardize", "mean": 0.0, "std": 1.0, "classes": list("ABCDEFGHIJ")}
+        (data / "stats.json").write_text(json.dumps(stats))
+    params = yaml.safe_load((contracts.REPOSITORY / "params.yaml").read_text())
+    params["train"].update(optimizer="momentum", learning_rate=0.05, report_optimum_gap=False)
+    params["minibatch"].update(schedule="constant", batch_size=128, epochs=epochs, patience=0)
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    return root
+
+
+def stage_seconds(root: Path) -> float:
+    """Wall seconds of `python -m stages.train` in root, start-up and validation included."""
+    env = {**os.environ, "PYTHONPATH": str(contracts.REPOSITORY)}
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "stages.train"], cwd=root, env=env, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def reference_epoch(torch, X, y, batch: int = 128) -> float:
+    """Median seconds of 3 epochs, after one warm-up, of issue 15's PyTorch reference loop."""
+    torch.set_num_threads(2)
+    model = torch.nn.Linear(784, 10)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    n = len(X)
+    times = []
+    for _ in range(4):
+        started = time.perf_counter()
+        perm = torch.randperm(n)
+        for i in range(0, n, batch):
+            idx = perm[i : i + batch]
+            xb, yb = X[idx], y[idx]
+            opt.zero_grad()
+            loss = loss_fn(model(xb), yb)
+            loss.backward()
+            opt.step()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times[1:])
+
+
+def process_level(rounds: int, n: int = 200_000) -> None:
+    import torch
+
+    with tempfile.TemporaryDirectory() as folder:
+        root = stage_folder(Path(folder), n, 1)
+        data = root / contracts.NORMALIZED
+        X = torch.from_numpy(np.load(data / "train_x.npy"))
+        y = torch.from_numpy(np.load(data / "train_y.npy"))
+        print(f"N = {n:,}, batch 128, momentum; ours = (6 epochs - 1 epoch) / 5 of `python -m stages.train`")
+        header = ("round", "1 epoch s", "6 epochs s", "ours s/epoch", "torch s/epoch", "ours/torch")
+        print(" ".join(f"{h:>{w}}" for h, w in zip(header, (5, 9, 10, 12, 13, 10))))
+        ratios = []
+        for r in range(1, rounds + 1):
+            one = stage_seconds(stage_folder(Path(folder), n, 1))
+            six = stage_seconds(stage_folder(Path(folder), n, 6))
+            theirs = reference_epoch(torch, X, y)
+            ours = (six - one) / 5
+            ratios.append(ours / theirs)
+            print(f"{r:>5} {one:>9.2f} {six:>10.2f} {ours:>12.3f} {theirs:>13.3f} {ours / theirs:>10.2f}", flush=True)
+        print(f"best of {rounds} rounds: ours/torch = {min(ratios):.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[20_000, 200_000])
     parser.add_argument("--epochs", type=int, default=5, help="rounds timed per cell (median)")
     parser.add_argument("--torch-threads", type=int, default=2, help="torch.set_num_threads")
+    parser.add_argument("--process", action="store_true", help="the process-level comparison with PyTorch's loop")
+    parser.add_argument("--rounds", type=int, default=2, help="--process: rounds of (ours, torch)")
     args = parser.parse_args()
+    if args.process:
+        process_level(args.rounds)
+        return
     try:
         import torch
 

@@ -2,6 +2,9 @@
 
     python -m stages.train    (DVC stage `train`; params: train, minibatch, objective)
 
+train.learning_rate is a number, or `best`: the rate with which train.optimizer had the
+lowest validation loss in the learning-rate sweep (metrics/sweep_best.json).
+
 Reads data/normalized/{train,valid}_{x,y}.npy (features memory-mapped) and stats.json;
 writes models/model.npz (weights, classes and normalization: self-contained),
 metrics/train.json (what DVC tracks; optimizer, rate and sizes in train_details.json) and the
@@ -11,6 +14,7 @@ per-epoch curve metrics/train_curve.tsv. Seconds per epoch: printed, and in timi
 from notmnist.learning import fitting
 from notmnist.learning.model import save_model
 from notmnist.plumbing import cli, contracts
+from notmnist.plumbing.errors import ParamError
 from notmnist.plumbing.files import write_text
 from notmnist.plumbing.params import load_section
 
@@ -32,6 +36,14 @@ def main() -> None:
         **load_section("objective", fitting.OBJECTIVE),
         **load_section("train", fitting.TRAIN),
     }
+    if settings["learning_rate"] == "best" and settings["optimizer"] != "lbfgs":
+        rates = contracts.read_best_rates()
+        if settings["optimizer"] not in rates:
+            raise ParamError(
+                f"train.learning_rate: best, but the sweep tried no rate for {settings['optimizer']} "
+                "(add it to sweep.optimizers)"
+            )
+        settings["learning_rate"] = rates[settings["optimizer"]]
     norm, classes = contracts.read_stats()
     train, valid = (contracts.read_split(name, len(classes)) for name in ("train", "valid"))
     fit, metrics = fitting.train(settings, train.x, train.y, valid.x, valid.y, len(classes))

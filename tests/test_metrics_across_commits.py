@@ -22,6 +22,7 @@ TINY = {
     "ingest": {"source": "data/raw/synthetic"},  # the built-in data, whatever this repository reads
     "synthesize": {"per_class": 40},
     "minibatch": {"batch_size": 32, "epochs": 4},
+    "sweep": {"rates": [0.001, 0.01, 0.1, 1.0], "subsample": 100},
 }
 # The second commit's train.learning_rate: so small that the model barely leaves its start.
 SMALL_RATE = 1.0e-5
@@ -72,8 +73,9 @@ def test_exp_show_lists_both_commits_with_their_rates_and_accuracies(history):
     table = pd.read_csv(StringIO(dvc(history, "exp", "show", "--csv", "-n", "2").stdout))
     table = table[table["Experiment"].isna() | (table["Experiment"] == "")]  # commits, not queued exps
     assert {"train.learning_rate", "accuracy"} <= set(table.columns)
-    rates = table["train.learning_rate"].astype(float).tolist()
-    assert SMALL_RATE in rates and len(set(rates)) == 2
+    rates = table["train.learning_rate"].astype(str).tolist()  # the first commit's is `best`
+    assert len(set(rates)) == 2 and "best" in rates
+    assert SMALL_RATE in pd.to_numeric(table["train.learning_rate"], errors="coerce").tolist()
     assert table["accuracy"].astype(float).nunique() == 2
 
 

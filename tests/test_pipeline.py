@@ -12,6 +12,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,7 @@ TINY = {
     "synthesize": {"per_class": 30},
     "minibatch": {"batch_size": 32, "epochs": 5},
     "objective": {"lbfgs_max_iter": 50},
+    "sweep": {"rates": [0.001, 0.01, 0.1, 1.0], "subsample": 100},
 }
 UP_TO_DATE = "Data and pipelines are up to date."
 
@@ -220,21 +222,39 @@ def test_a_fresh_clone_pulls_data_and_model_from_a_remote_without_recomputing(pi
     assert (clone / model).read_bytes() == (pipeline / model).read_bytes()
 
 
-def test_two_queued_experiments_both_run_and_show_their_results(pipeline):
-    rates = ("0.02", "0.2")
-    for rate in rates:
-        dvc(pipeline, "exp", "run", "--queue", "-S", f"train.learning_rate={rate}")
-    dvc(pipeline, "exp", "run", "--run-all", "-j", "2")
+def test_a_queued_grid_runs_its_four_combinations_and_exp_show_lists_them(pipeline):
+    argv = readme_command("dvc exp run --queue -S 'train.optimizer=")  # README's grid, as written
+    queued = dvc(pipeline, *argv[1:]).stdout
+    assert queued.count("Queued experiment") == 4, queued
+    try:
+        dvc(pipeline, "queue", "start", "-j", "2")
+        wait_for_queue(pipeline, deadline=time.monotonic() + 900)
+        shown = json.loads(dvc(pipeline, "exp", "show", "--json").stdout)
+        results = {}
+        for commit_entry in shown:
+            for experiment in commit_entry.get("experiments") or []:
+                data = experiment["revs"][0]["data"]
+                train = data["params"]["params.yaml"]["data"]["train"]
+                results[train["optimizer"], train["learning_rate"]] = data["metrics"]["metrics/evaluate.json"]["data"]
+        assert set(results) == {(o, r) for o in ("sgd", "adam") for r in (0.01, 0.1)}, results
+        assert all(0 <= metrics["accuracy"] <= 1 for metrics in results.values())
+    finally:
+        dvc(pipeline, "queue", "stop", "--kill", check=False)
+        dvc(pipeline, "exp", "remove", "--all-commits", "--queue")
+    assert UP_TO_DATE in dvc(pipeline, "status").stdout
 
-    shown = json.loads(dvc(pipeline, "exp", "show", "--json").stdout)
-    results = {}
-    for commit_entry in shown:
-        for experiment in commit_entry.get("experiments") or []:
-            data = experiment["revs"][0]["data"]
-            rate = data["params"]["params.yaml"]["data"]["train"]["learning_rate"]
-            results[str(rate)] = data["metrics"]["metrics/evaluate.json"]["data"]["accuracy"]
-    assert set(rates) <= set(results), results
-    assert all(0 <= results[rate] <= 1 for rate in rates)
+
+def wait_for_queue(root: Path, deadline: float) -> None:
+    """Until `dvc queue status` lists no task queued or running. Its rows are
+    `Task  Name  Created  Status`, the status last."""
+    while True:
+        status = dvc(root, "queue", "status").stdout
+        states = [line.split()[-1] for line in status.splitlines()[1:] if line.strip() and " " in line.strip()]
+        if not {"Queued", "Running"} & set(states):
+            assert "Failed" not in states and states.count("Success") == 4, status
+            return
+        assert time.monotonic() < deadline, status
+        time.sleep(2)
 
 
 def exp_show_columns(root: Path, *args: str) -> list[str]:

@@ -33,6 +33,7 @@ FAST = {
     "synthesize": {"per_class": 50},
     "minibatch": {"batch_size": 32, "epochs": 3},
     "objective": {"lbfgs_max_iter": 30},
+    "sweep": {"rates": [0.001, 0.01, 0.1, 1.0], "subsample": 100},
 }
 UP_TO_DATE = "Data and pipelines are up to date."
 

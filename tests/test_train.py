@@ -1,5 +1,5 @@
-"""Stage train and the optimizer comparison (notmnist.learning.fitting): learning, the L-BFGS yardstick
-against scikit-learn, early stopping, divergence, determinism and parameter checks."""
+"""Stages sweep, train and optimizers (notmnist.learning): learning, the learning-rate sweep, the
+L-BFGS yardstick against scikit-learn, early stopping, divergence, determinism and parameter checks."""
 
 import json
 
@@ -7,13 +7,22 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from notmnist.learning import fitting, optimizers, softmax
+from notmnist.learning import fitting, optimizers, softmax, tuning
 from notmnist.learning.model import load_model
+from notmnist.plumbing.errors import UserError
 from notmnist.report import comparison
 from tests.helpers import DEFAULTS, clusters, error_line, read_params, run_stage, write_normalized, write_params
 
-SETTINGS = {**DEFAULTS["minibatch"], **DEFAULTS["objective"], **DEFAULTS["train"], "epochs": 5, "batch_size": 32}
+SETTINGS = {
+    **DEFAULTS["minibatch"],
+    **DEFAULTS["objective"],
+    **DEFAULTS["train"],
+    "learning_rate": 0.05,
+    "epochs": 5,
+    "batch_size": 32,
+}
 COMPARED = (*optimizers.NAMES, "lbfgs")
+SWEEP = {"optimizers": list(optimizers.NAMES), "rates": [0.001, 0.01, 0.1, 1.0], "subsample": 0, "seed": 0}
 
 
 def make_stage_dir(root, seed=0, **train):
@@ -21,9 +30,10 @@ def make_stage_dir(root, seed=0, **train):
     sizes = (("train", 300, seed), ("valid", 90, seed + 1), ("test", 90, seed + 2))
     splits = {name: clusters(n, seed=s) for name, n, s in sizes}
     write_normalized(root, splits, ["A", "B", "C"])
-    sections = {name: DEFAULTS[name] for name in ("train", "minibatch", "objective", "optimizers")}
+    sections = {name: DEFAULTS[name] for name in ("train", "minibatch", "objective")}
     sections["minibatch"] = {**sections["minibatch"], "epochs": 5, "batch_size": 32}
-    sections["train"] = {**sections["train"], **train}
+    sections["train"] = {**sections["train"], "learning_rate": 0.05, **train}
+    sections["sweep"] = SWEEP
     write_params(root, sections)
     return root
 
@@ -38,13 +48,46 @@ def fit(settings, X, y, Xv, yv):
     return fitting.train(settings, X, y, Xv, yv, 3, progress=False)
 
 
-@pytest.mark.parametrize("name", optimizers.NAMES)
-def test_every_optimizer_at_its_rate_in_params_learns_the_clusters(name):
-    (X, y), (Xv, yv) = clusters(300), clusters(90, seed=1)
-    settings = {**SETTINGS, "optimizer": name, "learning_rate": DEFAULTS["optimizers"][name]}
-    result, metrics = fit(settings, X, y, Xv, yv)
-    assert metrics["valid"]["accuracy"] > 0.9
-    assert result.W.dtype == np.float32 and result.W.shape == (784, 3)
+def test_every_optimizer_at_its_best_rate_from_the_sweep_learns_the_clusters(tmp_path):
+    root = make_stage_dir(tmp_path)
+    run_stage(root, "sweep", check=True)
+    best = json.loads((root / "metrics/sweep_best.json").read_text())["best_rate"]
+    assert set(best) == set(optimizers.NAMES) and set(best.values()) <= set(SWEEP["rates"])
+    sweep = pd.read_csv(root / "metrics/sweep.csv")
+    assert len(sweep) == len(SWEEP["optimizers"]) * len(SWEEP["rates"])
+    for name, rate in best.items():  # chosen on validation loss: the lowest of its optimizer's runs
+        rows = sweep[(sweep["optimizer"] == name) & ~sweep["diverged"]]
+        assert rows.loc[rows["valid_loss"].idxmin(), "learning_rate"] == rate
+    run_stage(root, "optimizers", check=True)
+    for name in COMPARED:
+        result = json.loads((root / "metrics/optimizers" / name / "train.json").read_text())
+        assert result["valid"]["accuracy"] > 0.9, name
+        assert result["learning_rate"] == best.get(name)
+
+
+def test_a_run_that_diverges_in_the_sweep_is_a_result_and_never_the_best_rate():
+    sweep = pd.DataFrame(
+        {
+            "optimizer": ["sgd"] * 4,
+            "learning_rate": [0.01, 0.1, 1.0, 10.0],
+            "valid_loss": [0.9, 0.5, 0.5, np.nan],
+            "diverged": [False, False, False, True],
+        }
+    )
+    assert tuning.best_rates(sweep) == {"sgd": 0.1}  # a tie goes to the smaller rate
+    with pytest.raises(UserError, match="sweep.rates: every rate diverged for sgd"):
+        tuning.best_rates(sweep.assign(diverged=True))
+
+
+def test_train_at_the_best_rate_takes_the_sweeps_rate_for_its_optimizer(tmp_path):
+    root = make_stage_dir(tmp_path, optimizer="adagrad", learning_rate="best")
+    run_stage(root, "sweep", check=True)
+    run_stage(root, "train", check=True)
+    best = json.loads((root / "metrics/sweep_best.json").read_text())["best_rate"]
+    assert json.loads((root / "metrics/train_details.json").read_text())["learning_rate"] == best["adagrad"]
+    set_params(root, "sweep", optimizers=["sgd"])
+    run_stage(root, "sweep", check=True)
+    assert "the sweep tried no rate for adagrad" in error_line(run_stage(root, "train"))
 
 
 def test_lbfgs_reaches_the_objective_of_sklearn_with_the_same_l2():
@@ -61,6 +104,18 @@ def test_lbfgs_reaches_the_objective_of_sklearn_with_the_same_l2():
     assert agree > 0.99
 
 
+def test_lbfgs_from_a_trained_start_reaches_the_same_optimum_in_fewer_iterations():
+    (X, y), (Xv, yv) = clusters(300), clusters(90, seed=1)
+    l2 = 1e-4  # weak regularization: the optimum lies further from zero
+    cold = fitting.fit_lbfgs(X, y, Xv, yv, 3, l2, 500)
+    settings = {**SETTINGS, "optimizer": "momentum", "epochs": 20, "l2": l2}
+    trained = fitting.fit_sgd(X, y, Xv, yv, 3, settings, progress=False)
+    warm = fitting.fit_lbfgs(X, y, Xv, yv, 3, l2, 500, start=(trained.W, trained.b))
+    objective = [softmax.objective(X, y, f.W, f.b, l2)[0] for f in (cold, warm)]
+    assert objective[1] == pytest.approx(objective[0], abs=1e-6)
+    assert warm.epochs_run < cold.epochs_run
+
+
 def test_sgd_with_the_default_schedule_ends_within_one_percent_of_the_optimum():
     rng = np.random.default_rng(0)
     centers = rng.normal(size=(3, 20))  # a small well-conditioned problem: 20 features
@@ -69,7 +124,7 @@ def test_sgd_with_the_default_schedule_ends_within_one_percent_of_the_optimum():
     settings = {
         **SETTINGS,
         "optimizer": "sgd",
-        "learning_rate": DEFAULTS["optimizers"]["sgd"],
+        "learning_rate": 0.5,
         "epochs": 60,
         "batch_size": DEFAULTS["minibatch"]["batch_size"],
         "report_optimum_gap": True,
@@ -167,9 +222,8 @@ def test_a_batch_larger_than_the_train_split_names_the_split_size():
 
 def test_optimizer_comparison_ranks_every_optimizer_against_the_optimum(tmp_path):
     root = make_stage_dir(tmp_path)
-    for name in COMPARED:
-        run_stage(root, "optimizers", name, check=True)
-    run_stage(root, "optimizers", "--table", check=True)
+    run_stage(root, "sweep", check=True)
+    run_stage(root, "optimizers", check=True)
     rows = [
         line.split(" | ")
         for line in (root / "metrics/optimizers.md").read_text().splitlines()
@@ -210,18 +264,13 @@ def test_an_optimizer_is_tied_with_the_best_unless_mcnemar_and_the_rule_of_30_bo
     assert comparison.versus(best, other)[0] == verdict
 
 
-def test_an_unknown_optimizer_for_the_comparison_is_a_usage_error(tmp_path):
-    result = run_stage(make_stage_dir(tmp_path), "optimizers", "newton")
-    assert result.returncode == 2 and "invalid choice: 'newton'" in result.stderr
-
-
 def test_a_large_batch_split_over_two_threads_gives_the_whole_batch_gradient():
     X, y = clusters(1500, seed=4)
     W = np.random.default_rng(0).normal(0, 0.01, (784, 3)).astype(np.float32)
     b = np.array([0.1, -0.2, 0.0], dtype=np.float32)
     idx = np.arange(0, 1500, 2)  # 750 rows >= SPLIT_BATCH: split in halves
     assert len(idx) >= fitting.SPLIT_BATCH
-    split = fitting.BatchGradient(X, y, 750)(idx, W, b, 0.01)
+    split = fitting.Batches(X, y, 750).gradient(idx, X[idx], W, b, 0.01)
     whole = softmax.loss_and_grad(X[idx], y[idx], W, b, 0.01)
     assert split[0] == pytest.approx(whole[0], rel=1e-6)
     np.testing.assert_allclose(split[1], whole[1], rtol=1e-4, atol=1e-7)

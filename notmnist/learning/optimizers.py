@@ -5,8 +5,8 @@ arrays in `weights` in place from their gradients `grads` (w and g below) with s
 lr. State (velocity, accumulators) is kept per array and starts at zero. The rules follow
 torch.optim's conventions, so the tests can check them against PyTorch.
 
-A new optimizer: a class here, an entry in `make_optimizer`, its name in NAMES and a
-learning rate for it in params.yaml (section `optimizers`).
+A new optimizer: a class here, an entry in `make_optimizer`, its name in NAMES and in
+params.yaml's `sweep.optimizers` (which finds its learning rate).
 """
 
 from __future__ import annotations

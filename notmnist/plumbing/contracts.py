@@ -36,6 +36,7 @@ MODEL = Path("models/model.npz")
 METRICS = Path("metrics")
 PREDICTIONS = METRICS / "predictions.csv"
 OPTIMIZERS = METRICS / "optimizers"
+SWEEP_BEST = METRICS / "sweep_best.json"  # the learning-rate sweep's best rate per optimizer
 TIMINGS = Path("timings")  # wall-clock seconds of the last runs: git-ignored, they differ every run
 
 
@@ -203,3 +204,17 @@ def write_timing(name: str, seconds: dict) -> None:
     """timings/<name>.json (git-ignored): a run's wall-clock seconds, which differ every run
     and so stay out of every file that git or DVC tracks."""
     write_json(TIMINGS / f"{name}.json", seconds, digits=3)
+
+
+def write_best_rates(rates: dict[str, float]) -> None:
+    """metrics/sweep_best.json, a DVC metric: {"best_rate": {optimizer: rate}} (nested, so
+    that `dvc exp show` names its columns best_rate.sgd, ...)."""
+    write_json(SWEEP_BEST, {"best_rate": rates})
+
+
+def read_best_rates() -> dict[str, float]:
+    """metrics/sweep_best.json: optimizer -> the sweep's best learning rate."""
+    rates = (read_json(SWEEP_BEST) or {}).get("best_rate")
+    if not isinstance(rates, dict) or not rates or not all(isinstance(r, (int, float)) for r in rates.values()):
+        raise UserError(f"{SWEEP_BEST}: not written by the sweep stage; {_rerun('sweep')}")
+    return {str(name): float(rate) for name, rate in rates.items()}

@@ -111,6 +111,26 @@ def positive() -> Check:
     return number(0, None, lo_open=True)
 
 
+def list_of(item: Check, allowed: str, at_least: int = 1) -> Check:
+    """A list of at least `at_least` distinct values, each passing `item`."""
+
+    def check(name: str, value: Any) -> list:
+        if not isinstance(value, list) or len(value) < at_least or len(set(map(str, value))) < len(value):
+            raise _bad(name, value, f"a list of at least {at_least} distinct {allowed}")
+        return [item(f"{name}[{i}]", v) for i, v in enumerate(value)]
+
+    return check
+
+
+def either(check: Check, word: str) -> Check:
+    """What `check` allows, or the string `word`."""
+
+    def either_check(name: str, value: Any) -> Any:
+        return value if value == word else check(name, value)
+
+    return either_check
+
+
 def validate(section: str, values: Any, spec: dict[str, Check], across: Callable[[dict], None] | None = None) -> dict:
     """The section's values checked against spec (key -> check), then as a whole by
     across(values); unknown, missing and bad keys raise ParamError naming `section.key`."""

@@ -13,14 +13,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from notmnist.learning import optimizers
-from notmnist.plumbing.params import positive
 from notmnist.report.statistics import RULE_OF_30, mcnemar
 
-if TYPE_CHECKING:  # pandas is imported by the table alone: each training member starts faster
+if TYPE_CHECKING:  # pandas is imported by the tables alone: training starts faster without it
     import pandas as pd
 
-RATES = {name: positive() for name in optimizers.NAMES}  # section optimizers: each one's learning rate
 ALPHA = 0.05
 
 

@@ -1,0 +1,77 @@
+"""Many fits of the same normalized data at once: the learning-rate sweep and the optimizer
+comparison.
+
+Each run trains in a worker process (one per core; BLAS on one thread in each, see
+notmnist.learning.fitting) on the splits that notmnist.plumbing.contracts reads, memory-
+mapped, so the workers share the page cache and not copies of the data. A run that
+diverges is a result (`diverged`), not an error.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from notmnist.learning import fitting, softmax
+from notmnist.plumbing import contracts
+from notmnist.plumbing.parallel import all_cores
+
+
+@dataclass
+class Run:
+    name: str
+    settings: dict  # the fitting settings (minibatch, objective and train keys)
+    subsample: int = 0  # train on this many seeded train rows; 0 = all
+    seed: int = 0  # which rows
+    test: bool = False  # also predict the test split (test_correct)
+    start: tuple | None = None  # (W, b) where lbfgs starts
+
+
+@dataclass
+class Result:
+    run: Run
+    diverged: bool
+    metrics: dict  # fitting.train's report, plus test.accuracy when run.test
+    curve: list[tuple]
+    seconds_per_epoch: float
+    W: np.ndarray | None = None
+    b: np.ndarray | None = None
+    test_correct: np.ndarray | None = None  # bool per test image, in the test split's order
+
+
+def train_rows(n: int, subsample: int, seed: int) -> np.ndarray:
+    """The seeded rows of a subsample of n train rows (sorted), or all rows."""
+    if not subsample or subsample >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=subsample, replace=False))
+
+
+def run_one(run: Run) -> Result:
+    """One fit, in whatever process calls it."""
+    _, classes = contracts.read_stats()
+    train, valid = (contracts.read_split(name, len(classes)) for name in ("train", "valid"))
+    rows = train_rows(len(train.y), run.subsample, run.seed)
+    X = train.x if len(rows) == len(train.y) else np.asarray(train.x[rows])
+    try:
+        fit, metrics = fitting.train(
+            run.settings, X, train.y[rows], valid.x, valid.y, len(classes), progress=False, start=run.start
+        )
+    except fitting.Diverged as e:
+        return Result(run, True, {"error": str(e)}, [], float("nan"))
+    result = Result(run, False, metrics, fit.curve, fit.seconds_per_epoch, fit.W, fit.b)
+    if run.test:
+        test = contracts.read_split("test", len(classes))
+        result.test_correct = softmax.scores(np.asarray(test.x), fit.W, fit.b).argmax(axis=1) == test.y
+        metrics["test"] = {"n": len(test.y), "accuracy": float(result.test_correct.mean())}
+    return result
+
+
+def run_all(runs: list[Run], workers: int = 0) -> list[Result]:
+    """Every run, `workers` at a time (0: one per core), results in the order of `runs`."""
+    workers = min(workers or all_cores(), len(runs))
+    if workers <= 1:
+        return [run_one(run) for run in runs]
+    with ProcessPoolExecutor(workers) as pool:
+        return list(pool.map(run_one, runs))
