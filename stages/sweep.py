@@ -2,11 +2,12 @@
 
     python -m stages.sweep    (DVC stage `sweep`; params: sweep, minibatch, objective)
 
-Trains sweep.optimizers x sweep.rates runs (the minibatch and objective settings, on a
-seeded subsample of sweep.subsample train rows), on all cores. Writes metrics/sweep.csv
-(optimizer, learning_rate, valid_loss, valid_accuracy, best_epoch, diverged) and
-metrics/sweep_best.json (each optimizer's rate with the lowest validation loss), which the
-optimizer comparison and `train.learning_rate: best` use. How: notmnist/learning/tuning.py.
+Trains sweep.optimizers x sweep.rates runs (the minibatch and objective settings, on
+seeded subsamples of sweep.subsample train and valid rows), on all cores. Writes
+metrics/sweep.csv (optimizer, learning_rate, valid_loss, valid_accuracy, best_epoch,
+diverged) and metrics/sweep_best.json (each optimizer's rate with the lowest validation
+loss), which the optimizer comparison and `train.learning_rate: best` use. How:
+notmnist/learning/tuning.py.
 """
 
 from notmnist.learning import fitting, runs, tuning

@@ -272,8 +272,12 @@ def close_pairs(
                 )
                 for name, parts in trees.items()
             }
-            for tree, features, radius in trees[min(expected, key=expected.get)]:
-                lo, size = 0, CHUNK
+            best = min(expected, key=expected.get)
+            # the first chunk from the sample's count, so that even data where every query has
+            # thousands of candidates (noisy copies of a few templates) stays within memory
+            size = int(np.clip(MAX_CANDIDATES * len(sample) / max(expected[best], 1), 1, CHUNK))
+            for tree, features, radius in trees[best]:
+                lo = 0
                 while lo < len(query):
                     chunk = query[lo : lo + size]
                     hits = tree.query_ball_point(features[chunk], radius, p=1, workers=-1)
@@ -284,7 +288,7 @@ def close_pairs(
                     found.append(near_pairs(images, pairs, max_l1, sk))
                     lo += len(chunk)
                     # about MAX_CANDIDATES candidates a chunk: dense data asks for smaller chunks
-                    size = int(np.clip(size * MAX_CANDIDATES / max(len(j), 1), 64, CHUNK))
+                    size = int(np.clip(size * MAX_CANDIDATES / max(len(j), 1), 1, CHUNK))
     pairs = unique_pairs(np.concatenate(found))
     return pairs, l1_distances(images, pairs)
 

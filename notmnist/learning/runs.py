@@ -23,7 +23,7 @@ from notmnist.plumbing.parallel import all_cores
 class Run:
     name: str
     settings: dict  # the fitting settings (minibatch, objective and train keys)
-    subsample: int = 0  # train on this many seeded train rows; 0 = all
+    subsample: int = 0  # train on this many seeded train rows, score on as many valid rows; 0 = all
     seed: int = 0  # which rows
     test: bool = False  # also predict the test split (test_correct)
     start: tuple | None = None  # (W, b) where lbfgs starts
@@ -41,8 +41,8 @@ class Result:
     test_correct: np.ndarray | None = None  # bool per test image, in the test split's order
 
 
-def train_rows(n: int, subsample: int, seed: int) -> np.ndarray:
-    """The seeded rows of a subsample of n train rows (sorted), or all rows."""
+def subsample_rows(n: int, subsample: int, seed: int) -> np.ndarray:
+    """The seeded rows of a subsample of n rows (sorted), or all rows."""
     if not subsample or subsample >= n:
         return np.arange(n)
     return np.sort(np.random.default_rng(seed).choice(n, size=subsample, replace=False))
@@ -52,11 +52,15 @@ def run_one(run: Run) -> Result:
     """One fit, in whatever process calls it."""
     _, classes = contracts.read_stats()
     train, valid = (contracts.read_split(name, len(classes)) for name in ("train", "valid"))
-    rows = train_rows(len(train.y), run.subsample, run.seed)
+    rows = subsample_rows(len(train.y), run.subsample, run.seed)
     X = train.x if len(rows) == len(train.y) else np.asarray(train.x[rows])
+    # a subsample scores on as many valid rows: at notMNIST_large size, scoring all of them
+    # every epoch would cost the sweep more than its training does
+    valid_rows = subsample_rows(len(valid.y), run.subsample, run.seed)
+    Xv = valid.x if len(valid_rows) == len(valid.y) else np.asarray(valid.x[valid_rows])
     try:
         fit, metrics = fitting.train(
-            run.settings, X, train.y[rows], valid.x, valid.y, len(classes), progress=False, start=run.start
+            run.settings, X, train.y[rows], Xv, valid.y[valid_rows], len(classes), progress=False, start=run.start
         )
     except fitting.Diverged as e:
         return Result(run, True, {"error": str(e)}, [], float("nan"))

@@ -4,8 +4,9 @@ seed and epoch budget, and the best rate of each, chosen on the validation set.
 "How quickly you learn != how well you train" (the course notes): the table shows for each
 optimizer how the validation loss depends on its rate, the U between too slow and
 diverging. The best rate is the one with the lowest validation loss; the test set plays no
-part. The sweep may train on a seeded subsample of the train split (`subsample`), so that it
-stays cheap; the comparison and `train.learning_rate: best` then train on all of it.
+part. The sweep may train on a seeded subsample of the train split (`subsample`), and score
+on as many validation rows, so that it stays cheap; the comparison and
+`train.learning_rate: best` then train on all of it.
 """
 
 from __future__ import annotations
