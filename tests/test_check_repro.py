@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from tests.helpers import commit, git, run_tool
-from tools.check_repro import check, compare_metrics
+from tools.check_repro import check, compare_metrics, stale_stages
 
 METRICS = {
     "metrics/split.json": ("split", {"train": {"n": 700}, "valid": {"n": 150}, "leaks": {"exact": 0}}),
@@ -225,3 +225,31 @@ def test_a_metric_edited_and_committed_without_reproducing_is_named_from_the_rec
         0.873,
     )
     assert "edited by hand" in drift.tolerance
+
+
+def test_a_stage_removed_from_dvc_yaml_but_kept_in_dvc_lock_is_named(repo):
+    # DVC leaves a removed (or renamed) stage's entry in dvc.lock; its recorded output hashes
+    # would otherwise be taken for current ones.
+    (repo / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"split": {}, "train": {}}}))
+    commit_all(repo)
+
+    result = run_check(repo)
+    assert result.returncode == 1
+    assert "dvc.lock: stage evaluate: committed 'present', reproduced 'not in dvc.yaml'" in result.stdout
+    assert "delete it from the lock file" in result.stdout
+    assert "metrics/evaluate.json" not in result.stdout  # its outputs are not checked as current
+
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())
+    del lock["stages"]["evaluate"]
+    (repo / "dvc.lock").write_text(yaml.safe_dump(lock))
+    (repo / "metrics/evaluate.json").unlink()
+    commit_all(repo)
+    assert run_check(repo).returncode == 0
+
+
+def test_a_stage_turned_from_foreach_into_one_stage_leaves_its_items_stale():
+    lock = {"stages": {"fit@sgd": {}, "fit@adam": {}, "fit": {}, "builtin/dvc.yaml:synthesize": {}}}
+    files = {"dvc.yaml": "stages: {fit: {cmd: x}}", "builtin/dvc.yaml": "stages: {synthesize: {cmd: y}}"}
+    assert stale_stages(lock, files.get) == ["fit@adam", "fit@sgd"]
+    files["dvc.yaml"] = "stages: {fit: {foreach: [sgd, adam], do: {cmd: x}}}"
+    assert stale_stages(lock, files.get) == ["fit"]

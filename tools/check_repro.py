@@ -12,7 +12,9 @@ Run it after reproducing the pipeline from scratch (CI runs `dvc repro --force`,
   by key: exactly for the data stages, within TOLERANCES for the model stages, whose
   float32 results depend on the CPU's BLAS kernels; timing keys are ignored;
 - that each committed metrics file still has the hash the committed `dvc.lock` records
-  for it, so a metric edited by hand is caught even without reproducing.
+  for it, so a metric edited by hand is caught even without reproducing;
+- that the lock files hold no stage which their dvc.yaml no longer defines (DVC keeps the
+  entries of removed or renamed stages, with the hashes of outputs now made elsewhere).
 
 Exit code 0 with a one-line summary when everything reproduced, 1 with one line per
 drift (file, key, committed value, reproduced value, tolerance) otherwise.
@@ -162,6 +164,30 @@ def load_locks(read) -> dict | None:
     }
 
 
+def stale_stages(lock: dict, read) -> list[str]:
+    """Stages of a lock that its dvc.yaml no longer defines (`foreach` stages by their base name):
+    DVC keeps the entries of removed or renamed stages, and their recorded outputs would be
+    checked as if they were current. read(path) gives a dvc.yaml's text or None."""
+    stale = []
+    for lock_path, prefix in LOCKS.items():
+        text = read(lock_path.replace(".lock", ".yaml"))
+        if text is None:
+            continue  # no pipeline file to compare with
+        # a `foreach`/`matrix` stage locks one entry per item, named "name@item"
+        defined = {
+            prefix + name + ("@" if "foreach" in stage or "matrix" in stage else "")
+            for name, stage in ((yaml.safe_load(text) or {}).get("stages") or {}).items()
+        }
+        stale += [
+            name
+            for name in lock.get("stages", {})
+            if name.startswith(prefix)
+            and (prefix or ":" not in name)
+            and (name.split("@")[0] + ("@" if "@" in name else "")) not in defined
+        ]
+    return sorted(stale)
+
+
 def compare_locks(committed: dict, reproduced: dict) -> list[Drift]:
     """Stage-level differences between the committed and the reproduced dvc.lock."""
     drifts = []
@@ -237,7 +263,13 @@ def check(root: Path | str = ".", rev: str = "HEAD") -> tuple[list[Drift], str]:
     if committed_lock is None:
         return [Drift("dvc.lock", "-", "<missing>", "-", "commit dvc.lock after `dvc repro`")], ""
     reproduced_lock = load_locks(lambda path: (root / path).read_text() if (root / path).exists() else None)
-    drifts = compare_locks(committed_lock, reproduced_lock or {})
+    drifts = []
+    for name in stale_stages(committed_lock, lambda path: git_show(rev, path, root)):
+        advice = "DVC keeps the entries of removed stages: delete it from the lock file and commit"
+        drifts.append(Drift("dvc.lock", f"stage {name}", "present", "not in dvc.yaml", advice))
+        for lock in (committed_lock, reproduced_lock or {}):
+            lock.get("stages", {}).pop(name, None)
+    drifts += compare_locks(committed_lock, reproduced_lock or {})
 
     recorded = json_outputs(committed_lock)
     files = sorted(set(recorded) | set(committed_metric_files(rev, root)))
