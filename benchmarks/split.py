@@ -1,6 +1,6 @@
 """Split stage at notMNIST_large scale, on several kinds of data:
 
-    python -m benchmarks.split [--n 530000] [--sets glyphs augmented templates:32 ...] [--timeout 600]
+    python -m benchmarks.split [--n 530000] [--sets glyphs augmented shifted templates:32 ...] [--timeout 600]
 
 Each set is N 28x28 images, run through the real split stage in a fresh process; one row per
 set: seconds per phase (hashing, candidates, verification, grouping, audit; the last two
@@ -8,8 +8,9 @@ summed over audit rounds), total, peak memory of that process, audit rounds and 
   - glyphs: synthetic anti-aliased strokes with planted exact copies and near copies (mean
     |difference| <= 2: small noise, a brightness shift, a few pixels changed a lot); the
     recall of the planted pairs is printed below the table;
-  - augmented: each image a random notMNIST_small image (NOTMNIST_SMALL) shifted by -1, 0
-    or +1 pixel on each axis, plus Gaussian noise of sd 6 gray levels, clipped;
+  - augmented: each image a random notMNIST_small image (NOTMNIST_SMALL) moved by -1, 0 or
+    +1 pixel on each axis as np.roll does (wrapping around), plus Gaussian noise of sd 6
+    gray levels, clipped; shifted: the same, but moved onto background (no wrapping);
   - templates:SIGMA: the ten letters' mean images (from notMNIST_small) plus Gaussian noise
     of sd SIGMA gray levels, clipped: many images close in every coarse sum but not in
     pixels, the audit's hardest kind (README's worst-case sweep: SIGMA 2 to 64).
@@ -136,19 +137,24 @@ def small_images() -> tuple[np.ndarray, np.ndarray]:
     return data.images, data.labels
 
 
-def augmented(n: int, rng: np.random.Generator, noise: float = 6.0, chunk: int = 20_000):
-    """Random notMNIST_small images, each shifted by -1/0/+1 pixel per axis, plus N(0, noise)."""
+def augmented(n: int, rng: np.random.Generator, noise: float = 6.0, chunk: int = 20_000, wrap: bool = True):
+    """Random notMNIST_small images, each moved by -1/0/+1 pixel per axis, plus N(0, noise):
+    with `wrap`, rolled as np.roll does (the row or column pushed out comes in on the other
+    side), else shifted onto background."""
     base, base_labels = small_images()
     source = rng.integers(0, len(base), n)
     out = np.empty((n, 28, 28), dtype=np.uint8)
     for lo in range(0, n, chunk):
         picked = source[lo : lo + chunk]
-        img = base[picked].astype(np.float32)
+        # a one-pixel frame around each image (background, or the opposite edge when wrapping),
+        # then a 28 x 28 window of it
+        framed = np.pad(base[picked].astype(np.float32), ((0, 0), (1, 1), (1, 1)), mode="wrap" if wrap else "constant")
+        img = np.empty((len(picked), 28, 28), dtype=np.float32)
         shifts = rng.integers(-1, 2, (len(picked), 2))
         for dy in (-1, 0, 1):
             for dx in (-1, 0, 1):
                 m = (shifts[:, 0] == dy) & (shifts[:, 1] == dx)
-                img[m] = np.roll(img[m], (dy, dx), axis=(1, 2))
+                img[m] = framed[m, 1 - dy : 29 - dy, 1 - dx : 29 - dx]
         img += rng.normal(0, noise, img.shape).astype(np.float32)
         out[lo : lo + chunk] = np.clip(np.rint(img), 0, 255)
     return out, base_labels[source]
@@ -172,11 +178,11 @@ def make_set(name: str, n: int, planted: int):
     rng = np.random.default_rng(0)
     if name == "glyphs":
         return make_data(n, planted)
-    if name == "augmented":
-        return (*augmented(n, rng), None, None)
+    if name in ("augmented", "shifted"):
+        return (*augmented(n, rng, wrap=name == "augmented"), None, None)
     if name.startswith("templates:"):
         return (*templates(n, rng, float(name.split(":", 1)[1])), None, None)
-    sys.exit(f"unknown set {name!r}: glyphs, augmented or templates:SIGMA")
+    sys.exit(f"unknown set {name!r}: glyphs, augmented, shifted or templates:SIGMA")
 
 
 def run_set(folder: Path, images: np.ndarray, labels: np.ndarray, timeout: float) -> tuple[dict, dict, np.ndarray]:
@@ -195,7 +201,10 @@ def run_set(folder: Path, images: np.ndarray, labels: np.ndarray, timeout: float
         timeout=timeout,
     )
     if child.returncode:  # e.g. every image one near-duplicate group: the split refuses
-        raise RuntimeError(child.stderr.strip().splitlines()[-1])
+        last = child.stderr.strip().splitlines()[-1:] or [
+            f"exit code {child.returncode}, nothing said (out of memory?)"
+        ]
+        raise RuntimeError(last[0])
     report = json.loads(child.stdout.strip().splitlines()[-1])
     table = pd.read_csv(folder / "data/split/assignment.csv", usecols=["group"])
     return report, read_json(folder / "metrics/split.json"), table["group"].to_numpy()

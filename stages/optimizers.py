@@ -17,6 +17,7 @@ import pandas as pd
 
 from notmnist.learning import fitting, runs
 from notmnist.plumbing import cli, contracts
+from notmnist.plumbing.errors import UserError
 from notmnist.plumbing.files import save_npy, write_json, write_text
 from notmnist.plumbing.params import load_section
 from notmnist.report import comparison
@@ -35,12 +36,17 @@ def main() -> None:
     objective = load_section("objective", fitting.OBJECTIVE)
     settings = {**load_section("minibatch", fitting.MINIBATCH), **objective, "report_optimum_gap": False}
     rates = contracts.read_best_rates()
-    sgd = runs.run_all(
+    fits = runs.run_all(
         [
             runs.Run(name, {**settings, "optimizer": name, "learning_rate": rate}, test=True)
             for name, rate in rates.items()
         ]
     )
+    # the sweep's rate was best on a short run: on the whole split it may still diverge
+    diverged = {r.run.name: r.metrics["error"] for r in fits if r.diverged}
+    sgd = [r for r in fits if not r.diverged]
+    if not sgd:
+        raise UserError(f"every optimizer diverged at its sweep rate; add smaller sweep.rates ({diverged})")
     best = min(sgd, key=lambda r: r.metrics["train"]["objective"])  # the closest to the optimum
     optimum = runs.run_one(
         runs.Run(
@@ -52,9 +58,8 @@ def main() -> None:
         out = contracts.OPTIMIZERS / name
         write_text(out / "curve.tsv", fitting.curve_tsv(result.curve))
         save_npy(out / "test_correct.npy", result.test_correct)
-        write_json(
-            out / "train.json", {**result.metrics, "started_from": best.run.name if name == "lbfgs" else "zeros"}
-        )
+        start = best.run.name if name == "lbfgs" else "random"  # SGD: W ~ N(0, init_sigma^2), b = 0
+        write_json(out / "train.json", {**result.metrics, "started_from": start})
         unit = "iteration" if name == "lbfgs" else "epoch"
         print(f"{name}: {result.seconds_per_epoch:.3g} s per {unit}")
     metrics = {name: r.metrics for name, r in results.items()}
@@ -62,6 +67,10 @@ def main() -> None:
     n = len(optimum.test_correct)
     table = comparison.markdown(comparison.ranking(metrics, correct))
     note = NOTE.format(n=n, resolution=comparison.RULE_OF_30 / n)
+    for name, error in diverged.items():
+        write_json(contracts.OPTIMIZERS / name / "train.json", {"diverged": True, "learning_rate": rates[name]})
+        table += f"\n{name} is not ranked: at the sweep's rate {rates[name]:g}, {error}; add smaller sweep.rates\n"
+        print(f"{name}: diverged at {rates[name]:g}")
     write_text(contracts.METRICS / "optimizers.md", "# Optimizer comparison\n\n" + note + table)
     curves = {name: pd.DataFrame(r.curve, columns=fitting.CURVE_COLUMNS) for name, r in results.items()}
     write_text(contracts.METRICS / "optimizer_curves.csv", comparison.curves(curves).to_csv(index=False))

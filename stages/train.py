@@ -36,7 +36,9 @@ def main() -> None:
         **load_section("objective", fitting.OBJECTIVE),
         **load_section("train", fitting.TRAIN),
     }
-    if settings["learning_rate"] == "best" and settings["optimizer"] != "lbfgs":
+    rate = settings["learning_rate"]
+    advice = "lower train.learning_rate" + (f" (now {rate:g})" if rate != "best" else "")
+    if rate == "best" and settings["optimizer"] != "lbfgs":
         rates = contracts.read_best_rates()
         if settings["optimizer"] not in rates:
             raise ParamError(
@@ -44,9 +46,16 @@ def main() -> None:
                 "(add it to sweep.optimizers)"
             )
         settings["learning_rate"] = rates[settings["optimizer"]]
+        advice = (
+            f"train.learning_rate is best, the sweep's {settings['learning_rate']:g} for {settings['optimizer']}"
+            " (chosen on a short run): set a smaller number, or add smaller sweep.rates"
+        )
     norm, classes = contracts.read_stats()
     train, valid = (contracts.read_split(name, len(classes)) for name in ("train", "valid"))
-    fit, metrics = fitting.train(settings, train.x, train.y, valid.x, valid.y, len(classes))
+    try:
+        fit, metrics = fitting.train(settings, train.x, train.y, valid.x, valid.y, len(classes))
+    except fitting.Diverged as e:
+        raise fitting.Diverged(f"{e}; {advice}") from None
     save_model(contracts.MODEL, fit.W, fit.b, classes, norm)
     write_text(contracts.METRICS / "train_curve.tsv", fitting.curve_tsv(fit.curve))
     contracts.write_metrics("train", metrics, HEADLINE)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shlex
 import zipfile
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from tests.helpers import CLASSES, error_line, run_stage, run_tool, write_toy_run
+from tests.helpers import CLASSES, error_line, run, run_stage, run_tool, write_toy_run
 
 
 @pytest.fixture
@@ -118,3 +119,12 @@ def test_command_line_needs_nothing_but_the_model_file(toy, tmp_path_factory):
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.splitlines()) == 2
     assert result.stderr.count("\n") == 1 and "broken.png: cannot predict" in result.stderr
+
+
+def test_output_piped_into_head_ends_quietly(toy):
+    # more output than a pipe holds, so predict is still writing when `head` stops reading
+    root = toy["root"]
+    paths = save_pngs(root / "pngs", toy["images"], toy["test_rows"]) * 3
+    result = run(root, "bash", "-c", f"python -m tools.predict --json {shlex.join(map(str, paths))} | head -1")
+    assert json.loads(result.stdout)["path"] == str(paths[0]), result.stderr
+    assert result.stderr == ""

@@ -65,6 +65,26 @@ def test_every_optimizer_at_its_best_rate_from_the_sweep_learns_the_clusters(tmp
         assert result["learning_rate"] == best.get(name)
 
 
+def test_an_optimizer_that_diverges_at_its_sweep_rate_on_the_whole_split_is_named_not_ranked(tmp_path):
+    # the sweep chooses on a short run; on the whole split a rate can still blow up
+    root = make_stage_dir(tmp_path, optimizer="sgd", learning_rate="best")
+    run_stage(root, "sweep", check=True)
+    best = json.loads((root / "metrics/sweep_best.json").read_text())
+    best["best_rate"]["sgd"] = 1e6
+    (root / "metrics/sweep_best.json").write_text(json.dumps(best))
+    run_stage(root, "optimizers", check=True)
+    table = (root / "metrics/optimizers.md").read_text()
+    assert "sgd is not ranked: at the sweep's rate 1e+06, training diverged in epoch 1" in table
+    assert "| sgd " not in table and "| momentum " in table
+    assert json.loads((root / "metrics/optimizers/sgd/train.json").read_text()) == {
+        "diverged": True,
+        "learning_rate": 1e6,
+    }
+    message = error_line(run_stage(root, "train"))
+    assert "train.learning_rate is best, the sweep's 1e+06 for sgd" in message
+    assert "set a smaller number, or add smaller sweep.rates" in message
+
+
 def test_a_run_that_diverges_in_the_sweep_is_a_result_and_never_the_best_rate():
     sweep = pd.DataFrame(
         {
@@ -201,6 +221,11 @@ def test_a_huge_rate_stops_with_the_divergence_error_and_leaves_the_model_alone(
         ("minibatch", {"schedule": "linear"}, "minibatch.schedule: bad value 'linear'"),
         ("train", {"learning_rate": -0.1}, "train.learning_rate: bad value -0.1"),
         ("train", {"learning_rate": 0}, "train.learning_rate: bad value 0"),
+        (
+            "train",
+            {"learning_rate": "bset"},
+            "train.learning_rate: bad value 'bset'; allowed: a number in (0, inf) or best",
+        ),
         ("minibatch", {"batch_size": 301}, "minibatch.batch_size: bad value 301"),
         ("minibatch", {"epochs": 0}, "minibatch.epochs: bad value 0"),
         ("minibatch", {"momentum": 1.0}, "minibatch.momentum: bad value 1.0"),

@@ -12,7 +12,9 @@ Run it after reproducing the pipeline from scratch (CI runs `dvc repro --force`,
   by key: exactly for the data stages, within TOLERANCES for the model stages, whose
   float32 results depend on the CPU's BLAS kernels; timing keys are ignored;
 - that each committed metrics file still has the hash the committed `dvc.lock` records
-  for it, so a metric edited by hand is caught even without reproducing;
+  for it, so a metric edited by hand is caught even without reproducing (a file inside an
+  output folder, such as metrics/optimizers/, is only compared key by key: the lock records
+  the folder's hash, not the file's);
 - that the lock files hold no stage which their dvc.yaml no longer defines (DVC keeps the
   entries of removed or renamed stages, with the hashes of outputs now made elsewhere).
 
@@ -193,7 +195,7 @@ def compare_locks(committed: dict, reproduced: dict) -> list[Drift]:
     drifts = []
     old_stages, new_stages = committed.get("stages", {}), reproduced.get("stages", {})
     # Outputs of model stages depend on BLAS; as a dependency (evaluate <- model.npz), or inside
-    # one (optimizers_table <- metrics/optimizers), they are skipped.
+    # one (a folder such as metrics/optimizers), they are skipped.
     model_outs = {
         path for name, stage in old_stages.items() if name not in DATA_STAGES for path in _by_path(stage.get("outs"))
     }

@@ -188,10 +188,8 @@ def fit_sgd(
             lr = lr_at(t)
             loss, dW, db = batches.gradient(idx, rows, W, b, settings["l2"])
             if not loss < limit:  # also catches NaN
-                raise Diverged(
-                    f"training diverged in epoch {epoch} (step {t + 1}: loss {loss:.3g}); "
-                    f"lower train.learning_rate (now {settings['learning_rate']:g})"
-                )
+                # what to change depends on who chose the rate: the caller adds it
+                raise Diverged(f"training diverged in epoch {epoch} (step {t + 1}: loss {loss:.3g})")
             optimizer.step([W, b], [dW, db], lr)
             total += loss * len(idx)
             t += 1
@@ -299,7 +297,7 @@ def train(
         else:
             fit = fit_sgd(X, y, Xv, yv, n_classes, settings, progress)
         if not (np.isfinite(fit.W).all() and np.isfinite(fit.b).all()):
-            raise Diverged("training produced non-finite weights; lower train.learning_rate")
+            raise Diverged("training produced non-finite weights")
         objective = softmax.objective(X, y, fit.W, fit.b, settings["l2"])[0]
         valid_loss, valid_acc = softmax.loss_and_accuracy(Xv, yv, fit.W, fit.b)
         lbfgs = settings["optimizer"] == "lbfgs"

@@ -1,9 +1,9 @@
 """Many fits of the same normalized data at once: the learning-rate sweep and the optimizer
 comparison.
 
-Each run trains in a worker process (one per core; BLAS on one thread in each, see
-notmnist.learning.fitting) on the splits that notmnist.plumbing.contracts reads, memory-
-mapped, so the workers share the page cache and not copies of the data. A run that
+Each run trains in a worker process (one per core; BLAS and the row-splitting helpers on one
+thread in each, see notmnist.plumbing.parallel) on the splits that notmnist.plumbing.contracts
+reads, memory-mapped, so the workers share the page cache and not copies of the data. A run that
 diverges is a result (`diverged`), not an error.
 """
 
@@ -15,8 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from notmnist.learning import fitting, softmax
-from notmnist.plumbing import contracts
-from notmnist.plumbing.parallel import all_cores
+from notmnist.plumbing import contracts, parallel
 
 
 @dataclass
@@ -74,8 +73,8 @@ def run_one(run: Run) -> Result:
 
 def run_all(runs: list[Run], workers: int = 0) -> list[Result]:
     """Every run, `workers` at a time (0: one per core), results in the order of `runs`."""
-    workers = min(workers or all_cores(), len(runs))
+    workers = min(workers or parallel.all_cores(), len(runs))
     if workers <= 1:
         return [run_one(run) for run in runs]
-    with ProcessPoolExecutor(workers) as pool:
+    with ProcessPoolExecutor(workers, initializer=parallel.one_thread_per_process) as pool:
         return list(pool.map(run_one, runs))

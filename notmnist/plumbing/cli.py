@@ -33,20 +33,30 @@ def run(main: Callable[[argparse.Namespace], int | None], arguments: argparse.Ar
     args = arguments.parse_args()
     try:
         code = main(args)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
     except UserError as e:
         print(f"error: {e}{hint}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         print(f"interrupted; no output of this run was written{hint}", file=sys.stderr)
         sys.exit(130)
+    except BrokenPipeError:  # piped into a reader that stopped early (`| head`): not an error
+        # Python's recipe: point stdout at devnull so the exit's flush cannot fail again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)  # 128 + SIGPIPE, as a shell command killed by the closed pipe
     sys.exit(code or 0)
 
 
 def back_to_last_commit() -> str:
     """The command that restores the committed params, lock files and metrics, and the data
-    and model they record (from DVC's cache)."""
-    files = [f for f in ("params.yaml", "dvc.lock", "builtin/dvc.lock", "metrics") if Path(f).exists()]
-    return f"git checkout HEAD -- {' '.join(files)} && dvc checkout"
+    and model they record (from DVC's cache).
+
+    `git rm --cached` first: after `dvc exp run` has applied an experiment, git's index can
+    hold the stat data of rewritten files with the committed content's hash, and a plain
+    `git checkout HEAD --` skips such files as unchanged; entries read afresh from HEAD
+    carry no stat data, so the checkout rewrites every file."""
+    files = " ".join(f for f in ("params.yaml", "dvc.lock", "builtin/dvc.lock", "metrics") if Path(f).exists())
+    return f"git rm -rq --cached {files} && git checkout HEAD -- {files} && dvc checkout"
 
 
 def run_stage(main: Callable[[], None], doc: str | None) -> None:

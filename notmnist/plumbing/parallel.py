@@ -18,11 +18,29 @@ from threadpoolctl import threadpool_limits
 
 T = TypeVar("T")
 _helpers: ThreadPoolExecutor | None = None
+_row_threads: int | None = None  # map_chunks' threads; None = all cores
+
+
+def _forget_helpers() -> None:
+    # a forked child has a copy of the pool but none of its threads: work sent to it would
+    # wait forever, so the child starts its own
+    global _helpers
+    _helpers = None
+
+
+os.register_at_fork(after_in_child=_forget_helpers)
 
 
 def all_cores() -> int:
     """CPU cores this process may use (its affinity mask where the OS has one)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def one_thread_per_process() -> None:
+    """For worker processes that already run one per core: map_chunks stays on its caller's
+    thread, so the machine is not asked for cores x cores threads."""
+    global _row_threads
+    _row_threads = 1
 
 
 @contextlib.contextmanager
@@ -41,7 +59,7 @@ def map_chunks(fn: Callable[[int, int], T], n: int, chunk: int) -> list[T]:
     """
     global _helpers
     bounds = [(lo, min(lo + chunk, n)) for lo in range(0, n, chunk)]
-    threads = min(all_cores(), len(bounds))
+    threads = min(_row_threads or all_cores(), len(bounds))
     if threads <= 1:
         return [fn(lo, hi) for lo, hi in bounds]
     if _helpers is None:

@@ -126,7 +126,12 @@ def either(check: Check, word: str) -> Check:
     """What `check` allows, or the string `word`."""
 
     def either_check(name: str, value: Any) -> Any:
-        return value if value == word else check(name, value)
+        if value == word:
+            return value
+        try:
+            return check(name, value)
+        except ParamError as e:  # "...; allowed: a number in (0, inf)" -> "... or best"
+            raise ParamError(f"{e} or {word}") from None
 
     return either_check
 
