@@ -46,7 +46,8 @@ def main() -> None:
     diverged = {r.run.name: r.metrics["error"] for r in fits if r.diverged}
     sgd = [r for r in fits if not r.diverged]
     if not sgd:
-        raise UserError(f"every optimizer diverged at its sweep rate; add smaller sweep.rates ({diverged})")
+        named = ", ".join(f"{name} at {rates[name]:g}" for name in diverged)
+        raise UserError(f"every optimizer diverged at its sweep rate ({named}); add smaller sweep.rates")
     best = min(sgd, key=lambda r: r.metrics["train"]["objective"])  # the closest to the optimum
     optimum = runs.run_one(
         runs.Run(
