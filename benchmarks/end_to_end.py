@@ -42,27 +42,12 @@ import scipy.ndimage
 import yaml
 from PIL import Image
 
-from notmnist.plumbing.contracts import REPOSITORY as REPO
 from notmnist.plumbing.contracts import real_archive
+from tests.helpers import copy_repository
 
 SMALL = real_archive()
 CHUNK = 5000  # images transformed and encoded per batch when building the large archive
 SIZE = 28
-
-
-def copy_repository(dest: Path) -> None:
-    """The tracked and untracked source files (not .git, .venv, data, models, metrics)."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    for name in filter(None, listed.split("\0")):
-        if (REPO / name).is_file() and not name.startswith(("data/", "models/", "metrics/")):
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / name, dest / name)
 
 
 def environment() -> dict[str, str]:
