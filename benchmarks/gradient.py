@@ -22,8 +22,9 @@ forward pass's one, hence 3x for loss + gradient there.
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
-import time
+import timeit
 
 import numpy as np
 import scipy.special
@@ -47,14 +48,6 @@ def loss_plain(X: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndarray, l2: f
     return float(-logp[np.arange(len(y)), y].mean() + 0.5 * l2 * np.sum(W * W))
 
 
-def seconds(fn, args: tuple, repeat: int) -> float:
-    """Seconds per call, over `repeat` calls."""
-    started = time.perf_counter()
-    for _ in range(repeat):
-        fn(*args)
-    return (time.perf_counter() - started) / repeat
-
-
 def measure(n: int, rounds: int) -> dict[str, float]:
     rng = np.random.default_rng(0)
     X = rng.standard_normal((n, 784), dtype=np.float32)
@@ -71,8 +64,9 @@ def measure(n: int, rounds: int) -> dict[str, float]:
             fn(*args[name])
     for _ in range(rounds):
         for name, (loss_fn, grad_fn) in pairs.items():
-            times[f"{name} loss"].append(seconds(loss_fn, args[name], repeat))
-            times[f"{name} gradient"].append(seconds(grad_fn, args[name], repeat))
+            for part, fn in (("loss", loss_fn), ("gradient", grad_fn)):
+                call = functools.partial(fn, *args[name])
+                times[f"{name} {part}"].append(timeit.timeit(call, number=repeat) / repeat)
     return {key: statistics.median(values) for key, values in times.items()}
 
 

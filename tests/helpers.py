@@ -10,6 +10,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import time
 import zlib
 from pathlib import Path
 
@@ -57,6 +58,19 @@ def run_tool(cwd: Path, name: str, *args: str, check: bool = False) -> subproces
 
 def dvc(cwd: Path, *args: str, **kwargs) -> subprocess.CompletedProcess:
     return run(cwd, sys.executable, "-m", "dvc", *args, **kwargs)
+
+
+def wait_for_the_queue(root: Path, timeout: float = 900) -> list[str]:
+    """Poll `dvc queue status` until no task is queued or running; the tasks' final states
+    (its rows are `Task  Name  Created  Status`, the status last)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status = dvc(root, "queue", "status").stdout
+        states = [line.split()[-1] for line in status.splitlines()[1:] if " " in line.strip()]
+        if not {"Queued", "Running"} & set(states):
+            return states
+        assert time.monotonic() < deadline, status
+        time.sleep(2)
 
 
 def git(cwd: Path, *args: str, **kwargs) -> subprocess.CompletedProcess:

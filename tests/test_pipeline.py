@@ -12,7 +12,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -26,6 +25,7 @@ from tests.helpers import (
     git,
     read_params,
     run,
+    wait_for_the_queue,
     with_overrides,
     write_params,
 )
@@ -228,7 +228,8 @@ def test_a_queued_grid_runs_its_four_combinations_and_exp_show_lists_them(pipeli
     assert queued.count("Queued experiment") == 4, queued
     try:
         dvc(pipeline, "queue", "start", "-j", "2")
-        wait_for_queue(pipeline, deadline=time.monotonic() + 900)
+        states = wait_for_the_queue(pipeline)
+        assert "Failed" not in states and states.count("Success") == 4, states
         shown = json.loads(dvc(pipeline, "exp", "show", "--json").stdout)
         results = {}
         for commit_entry in shown:
@@ -242,19 +243,6 @@ def test_a_queued_grid_runs_its_four_combinations_and_exp_show_lists_them(pipeli
         dvc(pipeline, "queue", "stop", "--kill", check=False)
         dvc(pipeline, "exp", "remove", "--all-commits", "--queue")
     assert UP_TO_DATE in dvc(pipeline, "status").stdout
-
-
-def wait_for_queue(root: Path, deadline: float) -> None:
-    """Until `dvc queue status` lists no task queued or running. Its rows are
-    `Task  Name  Created  Status`, the status last."""
-    while True:
-        status = dvc(root, "queue", "status").stdout
-        states = [line.split()[-1] for line in status.splitlines()[1:] if line.strip() and " " in line.strip()]
-        if not {"Queued", "Running"} & set(states):
-            assert "Failed" not in states and states.count("Success") == 4, status
-            return
-        assert time.monotonic() < deadline, status
-        time.sleep(2)
 
 
 def exp_show_columns(root: Path, *args: str) -> list[str]:

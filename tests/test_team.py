@@ -6,9 +6,7 @@ like the real one, so that the recipe runs as written in a minute.
 """
 
 import io
-import re
 import tarfile
-import time
 from pathlib import Path
 
 import pytest
@@ -23,6 +21,7 @@ from tests.helpers import (
     noisy_letters,
     read_params,
     run,
+    wait_for_the_queue,
     with_overrides,
     write_params,
 )
@@ -57,13 +56,6 @@ def small_archive(path: Path) -> None:
             tar.addfile(info, io.BytesIO(data.getvalue()))
 
 
-def wait_for_the_queue(root: Path, timeout: float = 600) -> None:
-    deadline = time.monotonic() + timeout
-    while re.search(r"\b(Queued|Running)\b", dvc(root, "queue", "status").stdout):
-        assert time.monotonic() < deadline, dvc(root, "queue", "status").stdout
-        time.sleep(2)
-
-
 def test_the_real_data_recipe_runs_and_a_teammate_pulls_a_clean_pipeline(tmp_path, monkeypatch):
     for role in ("AUTHOR", "COMMITTER"):  # the recipe's own `git commit`s
         monkeypatch.setenv(f"GIT_{role}_NAME", "test")
@@ -79,7 +71,7 @@ def test_the_real_data_recipe_runs_and_a_teammate_pulls_a_clean_pipeline(tmp_pat
     for line in readme_block("dvc add notMNIST_small.tar.gz"):
         run(team, "bash", "-c", line.replace("/mnt/team/dvc", str(remote)), timeout=900)
         if line.startswith("dvc queue start"):
-            wait_for_the_queue(team)
+            assert "Failed" not in wait_for_the_queue(team)
     assert read_params(team)["ingest"]["source"] == "notMNIST_small.tar.gz"
     assert "adam" in dvc(team, "exp", "show", "--csv").stdout  # the queued experiment ran
     assert git(team, "status", "--porcelain").stdout == ""

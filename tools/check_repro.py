@@ -166,27 +166,25 @@ def load_locks(read) -> dict | None:
     }
 
 
+def _lock_prefix(stage: str) -> str:
+    """The LOCKS prefix of a stage's name: the longest one it starts with."""
+    return max((prefix for prefix in LOCKS.values() if stage.startswith(prefix)), key=len)
+
+
 def stale_stages(lock: dict, read) -> list[str]:
-    """Stages of a lock that its dvc.yaml no longer defines (`foreach` stages by their base name):
-    DVC keeps the entries of removed or renamed stages, and their recorded outputs would be
-    checked as if they were current. read(path) gives a dvc.yaml's text or None."""
+    """Stages of a lock that its dvc.yaml no longer defines: DVC keeps the entries of removed
+    or renamed stages, and their recorded outputs would be checked as if they were current.
+    read(path) gives a dvc.yaml's text or None (then its lock's stages are not judged)."""
     stale = []
     for lock_path, prefix in LOCKS.items():
         text = read(lock_path.replace(".lock", ".yaml"))
         if text is None:
-            continue  # no pipeline file to compare with
-        # a `foreach`/`matrix` stage locks one entry per item, named "name@item"
-        defined = {
-            prefix + name + ("@" if "foreach" in stage or "matrix" in stage else "")
-            for name, stage in ((yaml.safe_load(text) or {}).get("stages") or {}).items()
-        }
-        stale += [
-            name
-            for name in lock.get("stages", {})
-            if name.startswith(prefix)
-            and (prefix or ":" not in name)
-            and (name.split("@")[0] + ("@" if "@" in name else "")) not in defined
-        ]
+            continue
+        stages = (yaml.safe_load(text) or {}).get("stages") or {}
+        single = {prefix + name for name, stage in stages.items() if not {"foreach", "matrix"} & set(stage)}
+        items = {prefix + name for name in stages} - single  # locked one entry per item: "name@item"
+        own = [name for name in lock.get("stages", {}) if _lock_prefix(name) == prefix]
+        stale += [name for name in own if name.partition("@")[0] not in (items if "@" in name else single)]
     return sorted(stale)
 
 
