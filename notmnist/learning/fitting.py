@@ -121,11 +121,11 @@ class Batches:
         # temporary first and copies that into `out`
         return np.take(self.X, idx, axis=0, out=buffer[: len(idx)], mode="clip")
 
-    def gradient(self, idx: np.ndarray, rows: np.ndarray, W: np.ndarray, b: np.ndarray, l2: float):
-        """J and its gradient on one batch: rows = X[idx]."""
+    def gradient(self, idx: np.ndarray, rows: np.ndarray, W: np.ndarray, b: np.ndarray, l2: float, out: tuple) -> float:
+        """J on one batch (rows = X[idx]); its gradient goes into out = (dW, db)."""
         n = len(idx)
         if n < SPLIT_BATCH:
-            return softmax.loss_and_grad(rows, self.y[idx], W, b, l2)
+            return softmax.loss_and_grad(rows, self.y[idx], W, b, l2, out)[0]
 
         def half(lo: int, hi: int):
             loss, dW, db = softmax.loss_and_grad(rows[lo:hi], self.y[idx[lo:hi]], W, b, 0.0)
@@ -133,8 +133,11 @@ class Batches:
             return share * loss, dW * np.float32(share), db * np.float32(share)
 
         (l0, dW0, db0), (l1, dW1, db1) = parallel.map_chunks(half, n, -(-n // 2))
-        loss = l0 + l1 + 0.5 * l2 * float(np.vdot(W, W))
-        return loss, dW0 + dW1 + np.float32(l2) * W, db0 + db1
+        dW, db = out
+        np.add(dW0, dW1, out=dW)
+        dW += np.float32(l2) * W
+        np.add(db0, db1, out=db)
+        return l0 + l1 + 0.5 * l2 * float(np.vdot(W, W))
 
 
 def fit_sgd(
@@ -168,6 +171,11 @@ def fit_sgd(
     )
     rng = np.random.default_rng(settings["seed"])
     W, b = initial_weights(X.shape[1], n_classes, settings["init_sigma"], rng)
+    # W and b are views of one vector, and so are their gradients: the optimizer updates
+    # all weights with one set of array operations per step, not one per array
+    theta, grad = np.concatenate([W.ravel(), b]), np.empty(W.size + b.size, dtype=np.float32)
+    W, b = theta[: W.size].reshape(W.shape), theta[W.size :]
+    gradients = grad[: W.size].reshape(W.shape), grad[W.size :]
     limit = DIVERGED * math.log(n_classes)
     batches = Batches(X, y, batch)
 
@@ -186,11 +194,11 @@ def fit_sgd(
         total = 0.0
         for idx, rows in batches.epoch(order):
             lr = lr_at(t)
-            loss, dW, db = batches.gradient(idx, rows, W, b, settings["l2"])
+            loss = batches.gradient(idx, rows, W, b, settings["l2"], gradients)
             if not loss < limit:  # also catches NaN
                 # what to change depends on who chose the rate: the caller adds it
                 raise Diverged(f"training diverged in epoch {epoch} (step {t + 1}: loss {loss:.3g})")
-            optimizer.step([W, b], [dW, db], lr)
+            optimizer.step([theta], [grad], lr)
             total += loss * len(idx)
             t += 1
         seconds += time.perf_counter() - started

@@ -48,7 +48,7 @@ def predict_proba(X: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def loss_and_grad(
-    X: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndarray, l2: float
+    X: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndarray, l2: float, out: tuple | None = None
 ) -> tuple[float, np.ndarray, np.ndarray]:
     """J(W, b) on the rows (X, y) and its gradient, side by side.
 
@@ -57,28 +57,29 @@ def loss_and_grad(
         dJ/dW  = X^T (P - Y) / n + l2 W
         dJ/db  = sum_i (P - Y)[i] / n
 
-    Returns (J as a Python float, dW with W's dtype, db with b's dtype).
+    Returns (J as a Python float, dW with W's dtype, db with b's dtype); with out = (dW, db),
+    the gradient is written into those arrays (a training loop reuses them every step).
     """
     n = X.shape[0]
-    rows = np.arange(n)
-    s = X @ W
-    s += b
     # class-major (K x n) from here: numpy reduces over the K classes of every example much
     # faster along contiguous rows than across 10-wide ones (a tenth of the batch's time)
-    s = np.ascontiguousarray(s.T)
+    s = np.add((X @ W).T, b[:, None], order="C")
     s -= s.max(axis=0)
     e = np.exp(s)
     col_sum = e.sum(axis=0)  # in [1, K]: float32 holds it to 1e-7
+    true = y * n + np.arange(n)  # where s[y_i, i] is in the flat K x n array
     # cross-entropy_i = log(sum_k exp(s_ki)) - s_{y_i, i}; both terms are finite by the shift
-    loss = (np.log(col_sum).sum(dtype=np.float64) - s[y, rows].sum(dtype=np.float64)) / n
+    loss = (np.log(col_sum).sum(dtype=np.float64) - s.ravel()[true].sum(dtype=np.float64)) / n
     delta = e
     delta /= col_sum * e.dtype.type(n)  # P / n
-    delta[y, rows] -= e.dtype.type(1.0 / n)  # (P - Y) / n
-    dW = X.T @ delta.T
+    delta.ravel()[true] -= e.dtype.type(1.0 / n)  # (P - Y) / n
+    dW, db = (np.empty_like(W), np.empty_like(b)) if out is None else out
+    np.matmul(X.T, delta.T, out=dW)
     if l2:
         loss += 0.5 * l2 * float(np.vdot(W, W))
         dW += W.dtype.type(l2) * W
-    return float(loss), dW, delta.sum(axis=1)
+    np.sum(delta, axis=1, out=db)
+    return float(loss), dW, db
 
 
 def loss_and_grad_plain(
@@ -125,10 +126,12 @@ def objective(
 
 
 def loss_and_accuracy(
-    X: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndarray, chunk: int = 8192
+    X: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndarray, chunk: int = 1024
 ) -> tuple[float, float]:
     """(mean cross-entropy without the L2 term, accuracy) over all rows, in chunks on all
-    cores (parallel.map_chunks), class-major as in loss_and_grad."""
+    cores (parallel.map_chunks), class-major as in loss_and_grad. Small chunks: every core
+    gets an even share of a 10k-row validation set (8192-row chunks gave one core 82% of
+    it), and each chunk's scores stay in the cache: 1.7x faster at 10k rows, 1.3x at 75k."""
     n = X.shape[0]
 
     def part(lo: int, hi: int) -> tuple[float, int]:
