@@ -96,10 +96,13 @@ def test_the_bound_cascade_keeps_exactly_the_pairs_within_the_pixel_threshold(se
     assert dedup.near_pairs(images, pairs, max_l1).tolist() == pairs[brute <= max_l1].tolist()
 
 
-@pytest.mark.parametrize("chunk, candidates", [(dedup.CHUNK, dedup.MAX_CANDIDATES), (7, 5)])  # many small chunks
-def test_close_pairs_finds_every_cross_side_pair_that_brute_force_finds(chunk, candidates, monkeypatch):
+@pytest.mark.parametrize(
+    "chunk, candidates, pair_chunk", [(dedup.CHUNK, dedup.MAX_CANDIDATES, dedup.PAIR_CHUNK), (7, 5, 3)]
+)  # and many small chunks
+def test_close_pairs_finds_every_cross_side_pair_that_brute_force_finds(chunk, candidates, pair_chunk, monkeypatch):
     monkeypatch.setattr(dedup, "CHUNK", chunk)
     monkeypatch.setattr(dedup, "MAX_CANDIDATES", candidates)
+    monkeypatch.setattr(dedup, "PAIR_CHUNK", pair_chunk)
     rng = np.random.default_rng(1)
     glyphs = rng.integers(0, 256, (60, 28, 28)).astype(np.uint8)
     shifted = np.clip(glyphs[:20].astype(np.int16) + rng.integers(-3, 4, (20, 28, 28)), 0, 255)
@@ -126,6 +129,13 @@ def test_close_pairs_finds_a_pair_exactly_at_the_threshold_spread_over_two_block
     images = np.stack([a, at, a, beyond])
     pairs, dist = dedup.close_pairs(images, np.array([0, 1, 0, 1]), max_l1=1568)
     assert pairs.tolist() == [[0, 1], [1, 2]] and dist.tolist() == [1568, 1568]
+
+
+def test_l1_distances_are_exact_up_to_the_largest_possible():
+    black, white = np.zeros((1, 28, 28), np.uint8), np.full((1, 28, 28), 255, np.uint8)
+    images = np.concatenate([black, white, black])
+    pairs = np.array([[0, 1], [0, 2], [1, 2]])
+    assert dedup.l1_distances(images, pairs).tolist() == [784 * 255, 0, 784 * 255]
 
 
 def test_near_pairs_keeps_only_pairs_within_the_pixel_threshold():

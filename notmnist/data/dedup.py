@@ -40,7 +40,9 @@ WINDOW = 8  # in a bucket larger than WINDOW + 1, pair each image with its next 
 # this skips that matters for leaks, the audit still finds (it does not use the hash).
 MAX_HAMMING = 12
 BLOCK = 7  # coarse features: sums over 7 x 7 pixel blocks (16 numbers for 28 x 28)
-CHUNK = 1 << 14  # images or pairs handled per vectorized step (bounds temporary memory)
+CHUNK = 1 << 14  # images handled per vectorized step (bounds temporary memory)
+PAIR_CHUNK = 2048  # pairs compared per vectorized step: small enough for the cache (see pair_l1)
+SMALL_CHUNK = 512  # images per step of the hash and block sums, on all cores: their temporaries stay in the cache
 MAX_CANDIDATES = 4_000_000  # candidate pairs per audit query chunk (Python lists: ~150 MB)
 
 
@@ -79,9 +81,9 @@ def perceptual_hashes(images: np.ndarray) -> np.ndarray:
     """
     n, h, w = images.shape
     left, right = low_dct_basis(h), low_dct_basis(w).T
-    out = np.empty(n, dtype=np.uint64)
-    for lo in range(0, n, CHUNK):
-        batch = np.asarray(images[lo : lo + CHUNK], dtype=np.float64)
+
+    def part(lo: int, hi: int) -> np.ndarray:
+        batch = np.asarray(images[lo:hi], dtype=np.float64)
         # float64, rounded: coefficients that are equal in exact arithmetic (symmetric glyphs,
         # ties at the median) compare equal whatever the CPU's rounding, so the hash is the
         # same on every machine and dvc.lock's hash of assignment.csv reproduces in CI.
@@ -90,8 +92,10 @@ def perceptual_hashes(images: np.ndarray) -> np.ndarray:
         low = np.tensordot(rows, left, axes=([1], [1])).transpose(0, 2, 1)  # D_h (.): (m, 8, 8)
         low = np.round(low, 6).reshape(len(batch), 64)
         bits = low > np.median(low, axis=1, keepdims=True)
-        out[lo : lo + CHUNK] = np.packbits(bits, axis=1).view(">u8").ravel()
-    return out
+        return np.packbits(bits, axis=1).view(">u8").ravel()
+
+    with parallel.blas_threads(1):  # small chunks on all cores instead: 2.3x faster at 530k
+        return np.concatenate([np.empty(0, dtype=np.uint64), *parallel.map_chunks(part, n, 4096)])
 
 
 def pairs_sharing_key(keys: np.ndarray, tiebreak: np.ndarray, window: int = WINDOW) -> np.ndarray:
@@ -106,16 +110,16 @@ def pairs_sharing_key(keys: np.ndarray, tiebreak: np.ndarray, window: int = WIND
     starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
     run_end = np.repeat(np.r_[starts[1:], len(keys)], np.diff(np.r_[starts, len(keys)]))
     active = np.arange(len(keys))
-    found = []
+    first, second = [np.empty(0, dtype=np.int64)], [np.empty(0, dtype=np.int64)]
     for offset in range(1, window + 1):
         active = active[run_end[active] - active > offset]
         if not len(active):
             break
-        found.append(np.stack([order[active], order[active + offset]], axis=1))
-    if not found:
-        return np.empty((0, 2), dtype=np.int64)
-    pairs = np.concatenate(found).astype(np.int64)
-    return np.stack([pairs.min(axis=1), pairs.max(axis=1)], axis=1)
+        first.append(order[active])
+        second.append(order[active + offset])
+    # columns kept apart until the end: min/max across a 2-wide axis is slow in numpy
+    a, b = np.concatenate(first), np.concatenate(second)
+    return np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1).astype(np.int64)
 
 
 def unique_pairs(pairs: np.ndarray) -> np.ndarray:
@@ -131,14 +135,20 @@ def unique_pairs(pairs: np.ndarray) -> np.ndarray:
 def pair_l1(rows: np.ndarray, pairs: np.ndarray) -> np.ndarray:
     """sum |rows[i] - rows[j]| (int64) for each pair (i, j), on all cores.
 
-    max - min is |a - b| in the rows' own dtype (uint8 pixels need no widening).
+    max - min is |a - b| in the rows' own dtype (uint8 pixels need no widening), and the
+    sums are int32: every row here is pixels or sums of pixels, whose L1 is at most
+    784 x 255. PAIR_CHUNK pairs at a time, so the temporaries stay in the cache (three
+    times faster than 16k pairs at a time, measured on uint8 rows).
     """
 
     def part(lo: int, hi: int) -> np.ndarray:
-        a, b = rows[pairs[lo:hi, 0]], rows[pairs[lo:hi, 1]]
-        return (np.maximum(a, b) - np.minimum(a, b)).sum(axis=1, dtype=np.int64)
+        a, b = np.take(rows, pairs[lo:hi, 0], axis=0), np.take(rows, pairs[lo:hi, 1], axis=0)
+        high = np.maximum(a, b)
+        high -= np.minimum(a, b, out=a)
+        return high.sum(axis=1, dtype=np.int32)
 
-    return np.concatenate([np.empty(0, dtype=np.int64), *parallel.map_chunks(part, len(pairs), CHUNK)])
+    parts = parallel.map_chunks(part, len(pairs), PAIR_CHUNK)
+    return np.concatenate([np.empty(0, dtype=np.int32), *parts]).astype(np.int64)
 
 
 def l1_distances(images: np.ndarray, pairs: np.ndarray) -> np.ndarray:
@@ -159,16 +169,19 @@ def sketches(images: np.ndarray) -> Sketches:
 
 
 def fine_sums(images: np.ndarray) -> np.ndarray:
-    """(n, (h/2) * (w/2)) int16 sums over 2 x 2 pixel blocks (row-major): four strided adds."""
+    """(n, (h/2) * (w/2)) int16 sums over 2 x 2 pixel blocks (row-major): four strided adds,
+    SMALL_CHUNK images at a time on all cores."""
     n, h, w = images.shape
     out = np.empty((n, h // 2, w // 2), dtype=np.int16)
-    for lo in range(0, n, CHUNK):
-        batch = images[lo : lo + CHUNK]
-        tile = out[lo : lo + CHUNK]
+
+    def fill(lo: int, hi: int) -> None:
+        batch, tile = images[lo:hi], out[lo:hi]
         np.add(batch[:, 0::2, 0::2], batch[:, 0::2, 1::2], out=tile, dtype=np.int16)
         tile += batch[:, 1::2, 0::2]
         tile += batch[:, 1::2, 1::2]
-    return out.reshape(n, -1)
+
+    parallel.map_chunks(fill, n, SMALL_CHUNK)
+    return out.reshape(n, (h // 2) * (w // 2))
 
 
 def hash_candidates(phashes: np.ndarray, max_hamming: int = MAX_HAMMING) -> np.ndarray:
@@ -203,12 +216,15 @@ def block_sums(images: np.ndarray, block: int = BLOCK) -> np.ndarray:
     """
     n, h, w = images.shape
     out = np.empty((n, (h // block) * (w // block)), dtype=np.int32)
-    for lo in range(0, n, CHUNK):
-        batch = images[lo : lo + CHUNK]
+
+    def fill(lo: int, hi: int) -> None:  # SMALL_CHUNK images at a time on all cores
+        batch = images[lo:hi]
         # rows first, then columns: two cheap reductions instead of one over a 5-D view
         strips = batch.reshape(len(batch), h // block, block, w).sum(axis=2, dtype=np.int32)
         tiles = strips.reshape(len(batch), h // block, w // block, block).sum(axis=3)
-        out[lo : lo + CHUNK] = tiles.reshape(len(batch), -1)
+        out[lo:hi] = tiles.reshape(len(batch), -1)
+
+    parallel.map_chunks(fill, n, SMALL_CHUNK)
     return out
 
 
@@ -238,6 +254,24 @@ def candidate_searches(sk: Sketches, max_l1: int) -> dict[str, list[tuple[np.nda
     }
 
 
+def expected_candidates(
+    parts: list[tuple[np.ndarray, float]], tree_members: np.ndarray, query: np.ndarray, sample: int = 2000
+) -> float:
+    """Candidates per query that a search (candidate_searches) proposes: counted for a
+    sample of the queries against trees on a sample of tree_members, scaled up; cheap
+    next to building the full trees of a search that is then left unused."""
+    q = query[:: max(1, len(query) // sample)]
+    step = max(1, len(tree_members) // (10 * sample))
+    t = tree_members[::step]
+    found = sum(
+        cKDTree(f[t], leafsize=128, balanced_tree=False)
+        .query_ball_point(f[q], r, p=1, workers=-1, return_length=True)
+        .sum()
+        for f, r in parts
+    )
+    return found * len(tree_members) / len(t) / len(q)
+
+
 def close_pairs(
     images: np.ndarray, side: np.ndarray, max_l1: int, focus: np.ndarray | None = None, sk: Sketches | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -246,11 +280,11 @@ def close_pairs(
     with side < 0 take no part (so callers need not copy out the ones that do).
 
     No false negatives: each of candidate_searches proposes every pair within max_l1, and
-    near_pairs' cascade keeps exactly those. For each pair of sides the search that
-    proposes fewer candidates for a sample of queries is used. The larger side's trees
-    are queried by the points of the smaller side (each pair of sides once), in chunks
-    that shrink where the candidates are dense, so memory stays bounded. `sk` =
-    sketches(images) if already computed.
+    near_pairs' cascade keeps exactly those. Each side's trees are queried by the points
+    of all the sides that pair with it (without focus each pair of sides once: the smaller
+    side queries the larger), with the search that proposes fewer candidates (expected_candidates),
+    in chunks that shrink where the candidates are dense, so memory stays bounded.
+    `sk` = sketches(images) if already computed.
     """
     sk = sketches(images) if sk is None else sk
     searches = candidate_searches(sk, max_l1)
@@ -258,37 +292,34 @@ def close_pairs(
     sources = members if focus is None else [m[focus[m]] for m in members]
     found = [np.empty((0, 2), dtype=np.int64)]
     for b, tree_members in enumerate(members):
-        for a, query in enumerate(sources):
-            if a == b or not len(query) or (focus is None and (len(members[a]), a) >= (len(members[b]), b)):
-                continue  # without focus each pair of sides once: the smaller side queries
-            trees = {
-                name: [(cKDTree(f[tree_members], leafsize=128, balanced_tree=False), f, r) for f, r in parts]
-                for name, parts in searches.items()
-            }
-            sample = query[:: max(1, len(query) // 2000)]
-            expected = {
-                name: sum(
-                    t.query_ball_point(f[sample], r, p=1, workers=-1, return_length=True).sum() for t, f, r in parts
-                )
-                for name, parts in trees.items()
-            }
-            best = min(expected, key=expected.get)
-            # the first chunk from the sample's count, so that even data where every query has
-            # thousands of candidates (noisy copies of a few templates) stays within memory
-            size = int(np.clip(MAX_CANDIDATES * len(sample) / max(expected[best], 1), 1, CHUNK))
-            for tree, features, radius in trees[best]:
-                lo = 0
-                while lo < len(query):
-                    chunk = query[lo : lo + size]
-                    hits = tree.query_ball_point(features[chunk], radius, p=1, workers=-1)
-                    counts = np.fromiter(map(len, hits), dtype=np.int64, count=len(hits))
-                    j = np.fromiter(itertools.chain.from_iterable(hits), dtype=np.int64, count=counts.sum())
-                    del hits
-                    pairs = np.sort(np.stack([np.repeat(chunk, counts), tree_members[j]], axis=1), axis=1)
-                    found.append(near_pairs(images, pairs, max_l1, sk))
-                    lo += len(chunk)
-                    # about MAX_CANDIDATES candidates a chunk: dense data asks for smaller chunks
-                    size = int(np.clip(size * MAX_CANDIDATES / max(len(j), 1), 1, CHUNK))
+        # without focus each pair of sides once: the smaller side queries the larger
+        partners = [
+            a
+            for a in range(len(members))
+            if a != b and (focus is not None or (len(members[a]), a) < (len(members[b]), b))
+        ]
+        query = np.concatenate([sources[a] for a in partners] + [np.empty(0, dtype=np.int64)])
+        if not len(query):
+            continue
+        expected = {name: expected_candidates(parts, tree_members, query) for name, parts in searches.items()}
+        best = min(expected, key=expected.get)
+        # the first chunk from the expected count, so that even data where every query has
+        # thousands of candidates (noisy copies of a few templates) stays within memory
+        size = int(np.clip(MAX_CANDIDATES / max(expected[best], 1e-9), 1, CHUNK))
+        for features, radius in searches[best]:
+            tree = cKDTree(features[tree_members], leafsize=128, balanced_tree=False)
+            lo = 0
+            while lo < len(query):
+                chunk = query[lo : lo + size]
+                hits = tree.query_ball_point(features[chunk], radius, p=1, workers=-1, return_sorted=False)
+                counts = np.fromiter(map(len, hits), dtype=np.int64, count=len(hits))
+                j = np.fromiter(itertools.chain.from_iterable(hits), dtype=np.int64, count=counts.sum())
+                del hits
+                pairs = np.sort(np.stack([np.repeat(chunk, counts), tree_members[j]], axis=1), axis=1)
+                found.append(near_pairs(images, pairs, max_l1, sk))
+                lo += len(chunk)
+                # about MAX_CANDIDATES candidates a chunk: dense data asks for smaller chunks
+                size = int(np.clip(size * MAX_CANDIDATES / max(len(j), 1), 1, CHUNK))
     pairs = unique_pairs(np.concatenate(found))
     return pairs, l1_distances(images, pairs)
 
