@@ -2,6 +2,8 @@
 L-BFGS yardstick against scikit-learn, early stopping, divergence, determinism and parameter checks."""
 
 import json
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -9,6 +11,7 @@ import pytest
 
 from notmnist.learning import fitting, optimizers, softmax, tuning
 from notmnist.learning.model import load_model
+from notmnist.plumbing import parallel
 from notmnist.plumbing.errors import UserError
 from notmnist.report import comparison
 from tests.helpers import DEFAULTS, clusters, error_line, read_params, run_stage, write_normalized, write_params
@@ -287,6 +290,28 @@ def test_an_optimizer_is_tied_with_the_best_unless_mcnemar_and_the_rule_of_30_bo
     other[:other_wrong] = False
     best[n - best_wrong :] = False
     assert comparison.versus(best, other)[0] == verdict
+
+
+def fitted_weights(batch_size: int, in_worker: bool = False) -> np.ndarray:
+    if in_worker:  # a forked worker: starting the gather thread here would fail the test
+
+        def no_thread(*args, **kwargs):
+            raise AssertionError("a worker process started a gather thread")
+
+        fitting.ThreadPoolExecutor = no_thread
+    X, y = clusters(1000, seed=5)
+    settings = {**SETTINGS, "optimizer": "momentum", "batch_size": batch_size, "epochs": 2, "patience": 0}
+    return fitting.fit_sgd(X, y, X[:100], y[:100], 3, settings, progress=False).W
+
+
+@pytest.mark.parametrize("batch_size", [32, 100])  # blocks of 32 batches and of 10, the last one short
+def test_a_worker_process_gathers_in_turn_and_trains_the_same_model(batch_size):
+    if parallel.all_cores() == 1:
+        pytest.skip("on one core every process gathers in turn")
+    context = multiprocessing.get_context("fork")
+    with ProcessPoolExecutor(1, mp_context=context, initializer=parallel.one_thread_per_process) as pool:
+        in_worker = pool.submit(fitted_weights, batch_size, True).result(timeout=120)
+    np.testing.assert_array_equal(in_worker, fitted_weights(batch_size))  # here: gathered by a second thread
 
 
 def test_a_large_batch_split_over_two_threads_gives_the_whole_batch_gradient():

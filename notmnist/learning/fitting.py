@@ -86,8 +86,8 @@ class Batches:
 
     The rows of the next BLOCK_ROWS or so are gathered in a background thread while the
     current ones train (numpy's gather releases the GIL, so it runs on the other core): on
-    2 cores the gather, a third of a batch-128 step, disappears from the epoch's time. The
-    batches are the same as without it, row for row. A batch of SPLIT_BATCH rows or more is
+    2 cores the gather, a third of a batch-128 step, disappears from the epoch's time
+    (`gathered`). The batches are the same either way, row for row. A batch of SPLIT_BATCH rows or more is
     differentiated in two halves on two threads at once (parallel.map_chunks); the halves'
     means, weighted by their sizes, are the batch's loss and gradient.
     """
@@ -104,16 +104,28 @@ class Batches:
         batches = [*np.sort(order[:whole].reshape(-1, self.batch), axis=1), np.sort(order[whole:])]
         batches = [idx for idx in batches if len(idx)]
         blocks = [batches[i : i + self.per_block] for i in range(0, len(batches), self.per_block)]
+        for block, rows in zip(blocks, self.gathered(blocks)):
+            at = 0
+            for idx in block:
+                yield idx, rows[at : at + len(idx)]
+                at += len(idx)
+
+    def gathered(self, blocks: list[list[np.ndarray]]) -> Iterator[np.ndarray]:
+        """The rows of each block: gathered one block ahead by a background thread, or in
+        turn in a process meant to keep one core busy (a worker of runs.run_all, one per
+        core), where a second thread only competes with the other workers (with one, their
+        epochs took 4-13% longer in five rounds of four runs at 370k rows)."""
+        if parallel.threads() == 1:
+            for block in blocks:
+                yield self.gather(block, self.buffers[0])
+            return
         with ThreadPoolExecutor(1) as pool:
             pending = pool.submit(self.gather, blocks[0], self.buffers[0])
-            for j, block in enumerate(blocks):
+            for j in range(len(blocks)):
                 rows = pending.result()
                 if j + 1 < len(blocks):
                     pending = pool.submit(self.gather, blocks[j + 1], self.buffers[(j + 1) % 2])
-                at = 0
-                for idx in block:
-                    yield idx, rows[at : at + len(idx)]
-                    at += len(idx)
+                yield rows
 
     def gather(self, block: list[np.ndarray], buffer: np.ndarray) -> np.ndarray:
         idx = np.concatenate(block)

@@ -36,6 +36,12 @@ def all_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def threads() -> int:
+    """Threads this process should keep busy: all cores, or one in a worker process that
+    already runs one per core (one_thread_per_process)."""
+    return _row_threads or all_cores()
+
+
 def one_thread_per_process() -> None:
     """For worker processes that already run one per core: map_chunks stays on its caller's
     thread, so the machine is not asked for cores x cores threads."""
@@ -59,12 +65,12 @@ def map_chunks(fn: Callable[[int, int], T], n: int, chunk: int) -> list[T]:
     """
     global _helpers
     bounds = [(lo, min(lo + chunk, n)) for lo in range(0, n, chunk)]
-    threads = min(_row_threads or all_cores(), len(bounds))
-    if threads <= 1:
+    workers = min(threads(), len(bounds))
+    if workers <= 1:
         return [fn(lo, hi) for lo, hi in bounds]
     if _helpers is None:
         _helpers = ThreadPoolExecutor(all_cores() - 1, thread_name_prefix="rows")
-    cuts = [len(bounds) * k // threads for k in range(threads + 1)]
+    cuts = [len(bounds) * k // workers for k in range(workers + 1)]
     runs = [bounds[a:b] for a, b in zip(cuts, cuts[1:])]
     pending = [_helpers.submit(lambda run=run: [fn(lo, hi) for lo, hi in run]) for run in runs[:-1]]
     last = [fn(lo, hi) for lo, hi in runs[-1]]
