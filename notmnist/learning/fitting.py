@@ -113,8 +113,8 @@ class Batches:
     def gathered(self, blocks: list[list[np.ndarray]]) -> Iterator[np.ndarray]:
         """The rows of each block: gathered one block ahead by a background thread, or in
         turn in a process meant to keep one core busy (a worker of runs.run_all, one per
-        core), where a second thread only competes with the other workers (with one, their
-        epochs took 4-13% longer in five rounds of four runs at 370k rows)."""
+        core), where a second thread only competes with the other workers (with a gather
+        thread each, their epochs took 4-13% longer in five rounds of four runs at 370k rows)."""
         if parallel.threads() == 1:
             for block in blocks:
                 yield self.gather(block, self.buffers[0])

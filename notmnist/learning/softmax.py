@@ -67,7 +67,7 @@ def loss_and_grad(
     s -= s.max(axis=0)
     e = np.exp(s)
     col_sum = e.sum(axis=0)  # in [1, K]: float32 holds it to 1e-7
-    true = y * n + np.arange(n)  # where s[y_i, i] is in the flat K x n array
+    true = np.asarray(y, dtype=np.intp) * n + np.arange(n)  # where s[y_i, i] is in the flat K x n array
     # cross-entropy_i = log(sum_k exp(s_ki)) - s_{y_i, i}; both terms are finite by the shift
     loss = (np.log(col_sum).sum(dtype=np.float64) - s.ravel()[true].sum(dtype=np.float64)) / n
     delta = e
