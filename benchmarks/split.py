@@ -19,6 +19,7 @@ summed over audit rounds), total, peak memory of that process, audit rounds and 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import resource
 import subprocess
@@ -125,6 +126,7 @@ def hash_recall(images: np.ndarray, pairs: np.ndarray) -> float:
     return float(np.mean(np.any([b[:, 0] == b[:, 1] for b in bands], axis=0)))
 
 
+@functools.cache  # decoded once for all the sets of a run
 def small_images() -> tuple[np.ndarray, np.ndarray]:
     """notMNIST_small's images and labels, decoded from the archive in place."""
     from notmnist.data.ingestion import ingest

@@ -119,7 +119,7 @@ def pairs_sharing_key(keys: np.ndarray, tiebreak: np.ndarray, window: int = WIND
         second.append(order[active + offset])
     # columns kept apart until the end: min/max across a 2-wide axis is slow in numpy
     a, b = np.concatenate(first), np.concatenate(second)
-    return np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1).astype(np.int64)
+    return np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1)  # int64: lexsort gives intp
 
 
 def unique_pairs(pairs: np.ndarray) -> np.ndarray:
