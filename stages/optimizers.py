@@ -5,10 +5,11 @@
 Each optimizer of metrics/sweep_best.json trains on the whole train split with the
 minibatch and objective settings at its best rate from the sweep (all on the same data,
 seed and budget, on all cores); then lbfgs finds the exact optimum J* of the same objective,
-starting from the one that came closest (the lowest train objective). Writes
+starting from the one that came closest (the lowest train objective; ties, as defined in
+notmnist/plumbing/ties.py: the first in sweep.optimizers). Writes
 metrics/optimizers/NAME/train.json (its results, test accuracy included), curve.tsv (per
 epoch; per iteration for lbfgs) and test_correct.npy (which test images it gets right);
-metrics/optimizers.md, the ranking by validation accuracy with which optimizers are tied
+metrics/optimizers.md, the ranking by validation loss with which optimizers are tied
 with the first on the test set (notmnist/report/comparison.py); and
 metrics/optimizer_curves.csv, every validation curve in one table.
 """
@@ -16,18 +17,18 @@ metrics/optimizer_curves.csv, every validation curve in one table.
 import pandas as pd
 
 from notmnist.learning import fitting, runs
-from notmnist.plumbing import cli, contracts
+from notmnist.plumbing import cli, contracts, ties
 from notmnist.plumbing.errors import UserError
 from notmnist.plumbing.files import save_npy, write_json, write_text
 from notmnist.plumbing.params import load_section
 from notmnist.report import comparison
 
 NOTE = """Every optimizer on the same data, seed, epochs and batch size (params.yaml `minibatch`), each at
-its best rate from the sweep (metrics/sweep.csv), ranked by validation accuracy (ties: validation
-loss); lbfgs is the exact optimum J* of the same objective, and gap_to_optimum = J - J* on the train
-split. versus_first_on_test holds each against the first on the test set: `tied` unless McNemar's
-p < 0.05 and the two differ by at least 30 of the {n} test images (the rule of 30: {resolution:.4f}
-in accuracy).
+its best rate from the sweep (metrics/sweep.csv), ranked by validation loss (losses within {tie:.1%}
+are tied and keep the sweep's order); lbfgs is the exact optimum J* of the same objective, and
+gap_to_optimum = J - J* on the train split. versus_first_on_test holds each against the first on
+the test set: `tied` unless McNemar's p < {alpha} and the two differ by at least {rule} of the {n} test
+images (the rule of 30: {resolution:.4f} in accuracy).
 
 """
 
@@ -48,7 +49,8 @@ def main() -> None:
     if not sgd:
         named = ", ".join(f"{name} at {rates[name]:g}" for name in diverged)
         raise UserError(f"every optimizer diverged at its sweep rate ({named}); add smaller sweep.rates")
-    best = min(sgd, key=lambda r: r.metrics["train"]["objective"])  # the closest to the optimum
+    # the closest to the optimum (ties: the first in sweep.optimizers, whatever the float noise)
+    best = ties.first_within((r, r.metrics["train"]["objective"]) for r in sgd)
     optimum = runs.run_one(
         runs.Run(
             "lbfgs", {**objective, "optimizer": "lbfgs", "report_optimum_gap": False}, test=True, start=(best.W, best.b)
@@ -67,7 +69,9 @@ def main() -> None:
     correct = {name: r.test_correct for name, r in results.items()}
     n = len(optimum.test_correct)
     table = comparison.markdown(comparison.ranking(metrics, correct))
-    note = NOTE.format(n=n, resolution=comparison.RULE_OF_30 / n)
+    note = NOTE.format(
+        n=n, resolution=comparison.RULE_OF_30 / n, tie=ties.TIE, alpha=comparison.ALPHA, rule=comparison.RULE_OF_30
+    )
     for name, error in diverged.items():
         write_json(contracts.OPTIMIZERS / name / "train.json", {"diverged": True, "learning_rate": rates[name]})
         table += f"\n{name} is not ranked: at the sweep's rate {rates[name]:g}, {error}; add smaller sweep.rates\n"

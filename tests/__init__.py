@@ -1,0 +1,4 @@
+"""The tests: `python -m pytest`."""
+
+# First, before numpy loads: one BLAS kernel family for every process (notmnist/plumbing/blas.py).
+from notmnist.plumbing import blas  # noqa: F401

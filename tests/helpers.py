@@ -31,14 +31,17 @@ OUTPUT_DIRS = ("data", "models", "metrics")
 # --- commands ------------------------------------------------------------------------------
 
 
-def run(cwd: Path, *args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
+def run(
+    cwd: Path, *args: str, check: bool = True, timeout: float = 600, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """A command in cwd, with this interpreter first on PATH (DVC's stage commands say
-    `python`) and the repository importable from anywhere."""
+    `python`) and the repository importable from anywhere; `env` adds or replaces variables."""
     env = {
         **os.environ,
         "DVC_NO_ANALYTICS": "1",
         "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
         "PYTHONPATH": str(REPO),
+        **(env or {}),
     }
     result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     if check and result.returncode != 0:

@@ -91,7 +91,7 @@ def with_value(path: str, key: str, value) -> dict:
 def test_identical_results_reproduce_with_exit_code_0(repo):
     result = run_check(repo)
     assert result.returncode == 0, result.stdout
-    assert result.stdout.startswith("reproduced:")
+    assert result.stdout.splitlines()[-1].startswith("reproduced:")
 
 
 def test_a_committed_metric_edited_by_hand_fails_naming_it_and_restoring_it_passes(repo):
@@ -124,6 +124,25 @@ def test_model_accuracy_within_half_a_point_passes_beyond_fails(repo):
         0.85,
     )
     assert drift.tolerance == "±0.005"
+
+
+def test_lbfgs_iterations_may_differ_by_a_fifth_and_other_integers_not_at_all():
+    lbfgs = {"iterations": 107, "train": {"n": 700}}
+    assert compare_metrics("lbfgs.json", lbfgs, {**lbfgs, "iterations": 100}, exact=False) == []
+    assert compare_metrics("lbfgs.json", lbfgs, {**lbfgs, "iterations": 116}, exact=False) == []
+    (drift,) = compare_metrics("lbfgs.json", lbfgs, {**lbfgs, "iterations": 140}, exact=False)
+    assert drift.key == "iterations"
+    (drift,) = compare_metrics("lbfgs.json", lbfgs, {"iterations": 107, "train": {"n": 701}}, exact=False)
+    assert (drift.key, drift.tolerance) == ("train.n", "exact")
+
+
+def test_where_the_kernel_is_pinned_any_changed_result_file_is_a_drift(repo):
+    write_results(repo, with_value("metrics/evaluate.json", "accuracy", 0.8611))  # within tolerance
+    assert check(repo)[0] == []
+    drifts = check(repo, bit_for_bit=True)[0]
+    assert {(d.file, d.key) for d in drifts} == {("metrics/evaluate.json", "bytes"), ("dvc.lock", "bytes")}
+    (repo / "metrics/new.csv").write_text("a,b\n")  # a result the commit doesn't have
+    assert ("metrics/new.csv", "bytes") in {(d.file, d.key) for d in check(repo, bit_for_bit=True)[0]}
 
 
 def test_loss_uses_a_relative_tolerance(repo):

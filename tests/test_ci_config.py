@@ -12,6 +12,7 @@ from tests.helpers import REPO
 WORKFLOW = REPO / ".github" / "workflows" / "reproduce.yml"
 CI_RUN = REPO / ".ci" / "run"
 TEST_COMMAND = "python -m pytest"  # README's test command
+SHELL_WORDS = ("if", "then", "else", "fi", ";")
 
 
 def commands(script: str) -> list[list[str]]:
@@ -22,7 +23,9 @@ def commands(script: str) -> list[list[str]]:
         if not line or line.startswith("#"):
             continue
         for part in line.split("&&"):
-            argvs.append(shlex.split(part))
+            argv = [word for word in shlex.split(part.replace(";", " ; ")) if word not in SHELL_WORDS]
+            if argv:
+                argvs.append(argv)
     return argvs
 
 
@@ -33,6 +36,8 @@ def check_command(argv: list[str]) -> None:
     program, args = argv[0], argv[1:]
     if program == "dvc":
         parse_args(args)  # raises on an unknown subcommand or option
+    elif program in ("python", "python3") and args[0] == "-c":
+        compile(args[1], "<-c>", "exec")
     elif program in ("python", "python3") and args[0] == "-m":
         module = args[1]
         assert module == "venv" or importlib.util.find_spec(module), f"no module {module}"
@@ -87,6 +92,17 @@ def test_workflow_tests_reproduces_checks_and_uploads_metrics_in_that_order(work
     assert any("GITHUB_STEP_SUMMARY" in r and "dvc params diff main --md" in r for r in runs)
     upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact@"))
     assert upload["with"]["path"].rstrip("/") == "metrics"
+
+
+def test_the_reproduce_job_runs_on_an_x86_and_an_arm_runner_each_ending_with_the_check(workflow):
+    job = workflow["jobs"]["reproduce"]
+    runners = job["strategy"]["matrix"]["runner"]
+    assert job["runs-on"] == "${{ matrix.runner }}" and not job["strategy"]["fail-fast"]
+    assert "ubuntu-latest" in runners and any(r.endswith("-arm") for r in runners)
+    runs = [s.get("run", "") for s in job["steps"]]
+    bit_for_bit = next(i for i, r in enumerate(runs) if "git diff --exit-code" in r)
+    assert "blas.is_pinned()" in runs[bit_for_bit]
+    assert bit_for_bit < next(i for i, r in enumerate(runs) if r == "python -m tools.check_repro")
 
 
 def test_every_workflow_command_exists(workflow):

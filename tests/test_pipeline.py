@@ -304,9 +304,20 @@ def test_a_misspelled_key_in_params_fails_dvc_repro_naming_it(pipeline):
     assert UP_TO_DATE in dvc(pipeline, "status").stdout
 
 
+def committed_results(root: Path) -> dict[str, bytes]:
+    """The committed params, lock files and metrics, and the model they record, as bytes."""
+    tracked = git(root, "ls-files", "params.yaml", "dvc.lock", "builtin/dvc.lock", "metrics").stdout.split()
+    return {path: (root / path).read_bytes() for path in [*tracked, "models/model.npz"]}
+
+
+def printed_restore_command(output: str) -> str:
+    (line,) = [line for line in output.splitlines() if "to go back to the last commit: " in line]
+    assert len(line) <= 200
+    return line.split("to go back to the last commit: ")[1]
+
+
 def test_after_a_diverged_exp_run_the_printed_command_restores_the_last_commit(pipeline):
-    tracked = git(pipeline, "ls-files", "params.yaml", "dvc.lock", "metrics").stdout.split()
-    committed = {path: (pipeline / path).read_bytes() for path in [*tracked, "models/model.npz"]}
+    committed = committed_results(pipeline)
     # a good experiment first, applied to the workspace as `dvc exp run` does: DVC then leaves
     # git's index believing some rewritten metrics files unchanged, which a plain
     # `git checkout HEAD -- metrics` would skip
@@ -315,13 +326,67 @@ def test_after_a_diverged_exp_run_the_printed_command_restores_the_last_commit(p
     output = result.stdout + result.stderr
     assert result.returncode != 0 and "training diverged in epoch 1" in output
     assert not (pipeline / "models/model.npz").exists()  # DVC removes a stage's outputs before it runs
-    command = output.split("to go back to the last committed params, model and metrics: ")[1].split(")\n")[0]
-    run(pipeline, "bash", "-c", command)
+    assert printed_restore_command(output) == "python -m tools.restore"
+    run(pipeline, sys.executable, "-m", "tools.restore")
     restored = {path: (pipeline / path).read_bytes() for path in committed}
     assert [path for path in committed if restored[path] != committed[path]] == []
     assert UP_TO_DATE in dvc(pipeline, "status").stdout
     assert git(pipeline, "status", "--porcelain").stdout == ""
     dvc(pipeline, "exp", "remove", "--all-commits")
+
+
+def test_restore_after_an_applied_experiment_brings_back_the_committed_model(pipeline):
+    committed = committed_results(pipeline)
+    dvc(pipeline, "exp", "run", "-n", "faster", "-S", "train.learning_rate=0.3")
+    assert (pipeline / "models/model.npz").read_bytes() != committed["models/model.npz"]
+    run(pipeline, sys.executable, "-m", "tools.restore")
+    assert {path: (pipeline / path).read_bytes() for path in committed} == committed
+    assert git(pipeline, "status", "--porcelain").stdout == ""
+    dvc(pipeline, "exp", "remove", "--all-commits")
+
+
+def test_restore_in_a_fresh_clone_rebuilds_a_committed_model_no_cache_holds(pipeline, tmp_path):
+    # the clone has never built anything: a diverged experiment is its first run
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(pipeline), str(clone))
+    committed = {path: data for path, data in committed_results(pipeline).items() if path != "models/model.npz"}
+    result = dvc(clone, "exp", "run", "-S", "train.learning_rate=1e6", check=False)
+    assert result.returncode != 0
+    restore = run(clone, *printed_restore_command(result.stdout + result.stderr).split())
+    assert "rebuilt" in restore.stdout
+    assert {path: (clone / path).read_bytes() for path in committed} == committed
+    # the pinned BLAS kernel rebuilds the committed model bit for bit, so git sees no change
+    assert (clone / "models/model.npz").read_bytes() == (pipeline / "models/model.npz").read_bytes()
+    assert git(clone, "status", "--porcelain").stdout == ""
+
+
+def test_a_failed_queued_run_says_the_workspace_is_untouched_and_leaves_it_so(pipeline):
+    before = snapshot(pipeline)
+    dvc(pipeline, "exp", "run", "--queue", "-n", "too-fast", "-S", "train.learning_rate=1e6")
+    dvc(pipeline, "queue", "start", "-j", "1")
+    assert "Failed" in wait_for_the_queue(pipeline)
+    log = dvc(pipeline, "queue", "logs", "too-fast", check=False)
+    assert "your workspace is untouched (log: dvc queue logs too-fast)" in log.stdout + log.stderr
+    assert "tools.restore" not in log.stdout + log.stderr
+    assert snapshot(pipeline) == before
+    assert git(pipeline, "status", "--porcelain").stdout == ""
+    dvc(pipeline, "exp", "remove", "--all-commits")
+    dvc(pipeline, "queue", "remove", "--all")
+
+
+def test_under_another_blas_kernel_results_are_within_tolerance_of_the_pinned_ones(pipeline):
+    # another CPU, simulated: a kernel family this machine runs too, set from outside
+    other = {"OPENBLAS_CORETYPE": "Sandybridge"}
+    try:
+        dvc(pipeline, "repro", "--force", env=other)
+        check = run(pipeline, sys.executable, "-m", "tools.check_repro", env=other, check=False)
+        assert check.returncode == 0, check.stdout
+        assert "within tolerance" in check.stdout and "Sandybridge" in check.stdout
+    finally:
+        dvc(pipeline, "repro", "--force")  # the pinned kernel: the committed results, bit for bit
+    check = run(pipeline, sys.executable, "-m", "tools.check_repro")
+    assert "every result file identical" in check.stdout
+    assert git(pipeline, "status", "--porcelain").stdout == ""
 
 
 FULL_DISK_AT_SECOND_WRITE = """

@@ -14,6 +14,7 @@ sorted font list, never on the number of processes; PNGs carry no time stamps.
 from __future__ import annotations
 
 import functools
+import math
 import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor
@@ -113,14 +114,14 @@ def render(letter_index: int, rng: np.random.Generator, fonts: tuple[str, ...]) 
     glyph = _padded_glyph(font, LETTERS[letter_index], int(rng.integers(0, 3)))
     # out = A (in - c) + c with A = rotation(angle) @ shear(k) = [[cos, k cos - sin], [sin, k sin + cos]];
     # Pillow wants the inverse map, A^-1 = [[k sin + cos, sin - k cos], [-sin, cos]] (det A = 1).
-    angle, k = np.deg2rad(rng.normal(0, 5)), rng.normal(0, 0.1)
-    sin, cos = np.sin(angle), np.cos(angle)
-    inverse = np.array([[k * sin + cos, sin - k * cos], [-sin, cos]])
-    center = np.array(glyph.size) / 2
-    offset = center - inverse @ center
-    glyph = glyph.transform(
-        glyph.size, Image.Transform.AFFINE, (*inverse[0], offset[0], *inverse[1], offset[1]), Image.Resampling.BILINEAR
-    )
+    # In Python floats, not numpy: a matrix product goes through BLAS, whose kernels round
+    # differently on different CPUs, and a last-bit change of the offset moves a pixel.
+    angle, k = math.radians(rng.normal(0, 5)), float(rng.normal(0, 0.1))
+    sin, cos = math.sin(angle), math.cos(angle)
+    (a, b), (c, d) = (k * sin + cos, sin - k * cos), (-sin, cos)
+    cx, cy = glyph.width / 2, glyph.height / 2
+    affine = (a, b, cx - (a * cx + b * cy), c, d, cy - (c * cx + d * cy))
+    glyph = glyph.transform(glyph.size, Image.Transform.AFFINE, affine, Image.Resampling.BILINEAR)
     glyph = glyph.crop(glyph.getbbox())
     # Like notMNIST, the glyph nearly fills the box, roughly centred.
     scale = rng.uniform(22, SIZE) / max(glyph.size)

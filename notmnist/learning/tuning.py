@@ -3,10 +3,11 @@ seed and epoch budget, and the best rate of each, chosen on the validation set.
 
 "How quickly you learn != how well you train" (the course notes): the table shows for each
 optimizer how the validation loss depends on its rate, the U between too slow and
-diverging. The best rate is the one with the lowest validation loss; the test set plays no
-part. The sweep may train on a seeded subsample of the train split (`subsample`), and score
-on as many validation rows, so that it stays cheap; the comparison and
-`train.learning_rate: best` then train on all of it.
+diverging. The best rate is the one with the lowest validation loss (rates tied with it, as
+notmnist/plumbing/ties.py defines, give way to the smallest); the test set plays no part.
+The sweep may train on a seeded subsample of the train split (`subsample`), and score on as
+many validation rows, so that it stays cheap; the comparison and `train.learning_rate: best`
+then train on all of it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 
 from notmnist.learning import optimizers
 from notmnist.learning.runs import Result, Run
+from notmnist.plumbing import ties
 from notmnist.plumbing.errors import UserError
 from notmnist.plumbing.params import choice, integer, list_of, positive
 
@@ -67,11 +69,13 @@ def table(results: list[Result]) -> pd.DataFrame:
 
 
 def best_rates(sweep: pd.DataFrame) -> dict[str, float]:
-    """optimizer -> the rate with the lowest validation loss (ties: the smaller rate)."""
+    """optimizer -> the rate with the lowest validation loss; rates whose loss is within
+    ties.TIE of the lowest are tied, and the smallest of them wins (so that float noise from
+    another CPU cannot flip the choice)."""
     best = {}
     for name, rows in sweep.groupby("optimizer", sort=False):
-        finite = rows[~rows["diverged"]].sort_values(["valid_loss", "learning_rate"], kind="stable")
+        finite = rows[~rows["diverged"]].sort_values("learning_rate", kind="stable")
         if finite.empty:
             raise UserError(f"sweep.rates: every rate diverged for {name}; add smaller rates")
-        best[name] = float(finite["learning_rate"].iloc[0])
+        best[name] = float(ties.first_within(zip(finite["learning_rate"], finite["valid_loss"])))
     return best

@@ -4,8 +4,8 @@
 argument is a usage error (exit 2). A UserError becomes one line on stderr, `error: ...`,
 and exit code 2; Ctrl-C exits 130. A stage writes all its outputs or none
 (notmnist.plumbing.files.all_or_nothing). But DVC deletes a stage's outputs before it runs
-it, so under DVC the error line also gives the command that brings the last committed
-params, model and metrics back.
+it, so under DVC a second line gives the command that brings the last committed params,
+model and metrics back (tools/restore.py), or says that a queued run left the workspace alone.
 """
 
 from __future__ import annotations
@@ -47,16 +47,19 @@ def run(main: Callable[[argparse.Namespace], int | None], arguments: argparse.Ar
     sys.exit(code or 0)
 
 
-def back_to_last_commit() -> str:
-    """The command that restores the committed params, lock files and metrics, and the data
-    and model they record (from DVC's cache).
+RESTORE = "python -m tools.restore"  # back to the last commit's params, model and metrics
 
-    `git rm --cached` first: after `dvc exp run` has applied an experiment, git's index can
-    hold the stat data of rewritten files with the committed content's hash, and a plain
-    `git checkout HEAD --` skips such files as unchanged; entries read afresh from HEAD
-    carry no stat data, so the checkout rewrites every file."""
-    files = " ".join(f for f in ("params.yaml", "dvc.lock", "builtin/dvc.lock", "metrics") if Path(f).exists())
-    return f"git rm -rq --cached {files} && git checkout HEAD -- {files} && dvc checkout"
+
+def under_dvc_hint() -> str:
+    """The line that follows a stage's error under DVC: what became of the workspace, and
+    the one command that goes back (empty outside DVC)."""
+    if "DVC_STAGE" not in os.environ:  # DVC sets it for a stage's command
+        return ""
+    root = os.environ.get("DVC_ROOT")
+    if os.environ.get("DVC_EXP_NAME") and root and Path(root).resolve() != Path.cwd().resolve():
+        name = os.environ["DVC_EXP_NAME"]
+        return f"\nthis queued or --temp run used a copy: your workspace is untouched (log: dvc queue logs {name})"
+    return f"\nDVC removed this stage's outputs before running it; to go back to the last commit: {RESTORE}"
 
 
 def run_stage(main: Callable[[], None], doc: str | None) -> None:
@@ -66,10 +69,4 @@ def run_stage(main: Callable[[], None], doc: str | None) -> None:
         with all_or_nothing():
             main()
 
-    hint = ""
-    if "DVC_STAGE" in os.environ:  # DVC sets it for a stage's command
-        hint = (
-            f" (DVC removed the stage's previous outputs before running it; to go back to the last"
-            f" committed params, model and metrics: {back_to_last_commit()})"
-        )
-    run(stage, parser(doc), hint)
+    run(stage, parser(doc), under_dvc_hint())

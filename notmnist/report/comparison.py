@@ -1,8 +1,9 @@
 """The optimizer comparison's table: every optimizer's result beside the exact optimum, with
 honest ties.
 
-Rows are ranked by validation accuracy (ties: lower validation loss). Each row is then held
-against the first on the test set: McNemar's exact test on their paired test predictions,
+Rows are ranked by validation loss; losses within ties.TIE of each other (plumbing/ties.py) are
+tied and keep the order given, so that float noise from another CPU cannot reorder them. Each
+row is then held against the first on the test set: McNemar's exact test on their paired test predictions,
 and the rule of 30. A row is `tied` with the best unless p < 0.05 and the two differ by at
 least 30 test images: differences smaller than that are noise for a test set of this size.
 """
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from notmnist.plumbing import ties
 from notmnist.report.statistics import RULE_OF_30, mcnemar
 
 if TYPE_CHECKING:  # pandas is imported by the tables alone: training starts faster without it
@@ -58,10 +60,11 @@ def ranking(results: dict[str, dict], correct: dict[str, np.ndarray]) -> pd.Data
             for name, m in results.items()
         ]
     )
-    table = table.sort_values(["valid_accuracy", "valid_loss"], ascending=[False, True], kind="stable")
+    order = ties.ranked(zip(table.index, table["valid_loss"]))
+    table = table.loc[order].reset_index(drop=True)
     best = table["optimizer"].iloc[0]
     verdicts = [
-        versus(correct[best], correct[name]) if name != best else ("first", "by validation accuracy")
+        versus(correct[best], correct[name]) if name != best else ("first", "by validation loss")
         for name in table["optimizer"]
     ]
     table.insert(1, "versus_first_on_test", [f"{verdict} ({why})" for verdict, why in verdicts])
