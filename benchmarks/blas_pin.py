@@ -6,14 +6,16 @@ under the pinned one (notmnist/plumbing/blas.py), side by side.
 A scratch git + DVC copy of the repository runs the pipeline once (`dvc repro`, built-in data
 or --source), then each stage (`python -m stages.<name>`) in turn under both kernels, the two
 alternating within each round, so that both see the same machine load. Prints the median
-seconds of each and their ratio. On a CPU whose own kernel is the pinned one (AMD Zen, older
-Intel), the two columns run the same code and the pin costs nothing.
+CPU seconds (user + system, the stage and its workers: what the kernel costs, whatever else
+the machine does) and wall seconds of each, and the ratio of CPU seconds. On a CPU whose own
+kernel is the pinned one (AMD Zen, older Intel), both run the same code: the pin costs nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -44,12 +46,16 @@ def native_kernel() -> str:
     return subprocess.run(command, env=environment(None), capture_output=True, text=True, check=True).stdout.strip()
 
 
-def seconds(root: Path, stage: str, kernel: str) -> float:
-    start = time.perf_counter()
+def seconds(root: Path, stage: str, kernel: str) -> tuple[float, float]:
+    """(wall, cpu) seconds of one run of a stage: cpu (user + system, all its threads and
+    workers) is what the kernel costs, whatever else the machine is doing."""
+    before, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", f"stages.{stage}"], cwd=root, env=environment(kernel), check=True, capture_output=True
     )
-    return time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return time.perf_counter() - start, cpu
 
 
 def main() -> None:
@@ -69,23 +75,32 @@ def main() -> None:
             (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
         for step in (["git", "init", "-q"], [sys.executable, "-m", "dvc", "repro", "-q"]):
             subprocess.run(step, cwd=root, env=environment(blas.PINNED), check=True, capture_output=True)
-        times: dict[tuple[str, str], list[float]] = {}
+        times: dict[tuple[str, str], list[tuple[float, float]]] = {}
         for _ in range(args.rounds):
             for stage in STAGES:
                 for kernel in (native, blas.PINNED):
                     times.setdefault((stage, kernel), []).append(seconds(root, stage, kernel))
 
-    print(f"BLAS kernels: this CPU's own {native}, pinned {blas.PINNED}; median of {args.rounds} rounds, alternating\n")
-    print(f"| stage | {native} (s) | {blas.PINNED}, pinned (s) | pinned / own |")
-    print("|---|---|---|---|")
-    totals = {native: 0.0, blas.PINNED: 0.0}
+    print(f"BLAS kernels: this CPU's own {native}, pinned {blas.PINNED}; median of {args.rounds} rounds, alternating")
+    print("cpu: user + system seconds of the stage and its workers; wall: elapsed seconds\n")
+    print(f"| stage | {native} cpu | {blas.PINNED} cpu | pinned / own, cpu | {native} wall | {blas.PINNED} wall |")
+    print("|---|---|---|---|---|---|")
+    totals = dict.fromkeys([(native, 0), (native, 1), (blas.PINNED, 0), (blas.PINNED, 1)], 0.0)
     for stage in STAGES:
-        own, pinned = (statistics.median(times[stage, k]) for k in (native, blas.PINNED))
-        totals[native] += own
-        totals[blas.PINNED] += pinned
-        print(f"| {stage} | {own:.2f} | {pinned:.2f} | {pinned / own:.2f} |")
-    own, pinned = totals[native], totals[blas.PINNED]
-    print(f"| all stages | {own:.2f} | {pinned:.2f} | {pinned / own:.2f} |")
+        row = {}
+        for kernel in (native, blas.PINNED):
+            for kind in (0, 1):
+                row[kernel, kind] = statistics.median(t[kind] for t in times[stage, kernel])
+                totals[kernel, kind] += row[kernel, kind]
+        print(table_row(stage, row, native))
+    print(table_row("all stages", totals, native))
+
+
+def table_row(name: str, row: dict, native: str) -> str:
+    own, pinned = row[native, 1], row[blas.PINNED, 1]
+    return (
+        f"| {name} | {own:.2f} | {pinned:.2f} | {pinned / own:.2f} | {row[native, 0]:.2f} | {row[blas.PINNED, 0]:.2f} |"
+    )
 
 
 if __name__ == "__main__":
