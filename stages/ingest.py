@@ -30,8 +30,7 @@ def main() -> None:
     m = result.metrics
     print(
         f"ingest: {m['n_files']} files: {m['n_images']} images (classes: {m['n_classes']}), "
-        f"{m['n_skipped']} skipped (reasons in {contracts.INGESTED / 'manifest.csv'})",
-        file=sys.stderr,
+        f"{m['n_skipped']} skipped (reasons in {contracts.INGESTED / 'manifest.csv'})"
     )
     for warning in m["warnings"]:
         print(f"ingest: warning: {warning}", file=sys.stderr)

@@ -19,6 +19,7 @@ from notmnist.plumbing.files import write_text
 from notmnist.plumbing.params import load_section
 
 HEADLINE = (
+    "learning_rate",  # the rate used (train.learning_rate may say `best`): `dvc exp show` shows it
     "epochs_run",
     "best_epoch",
     "iterations",
@@ -60,7 +61,10 @@ def main() -> None:
     write_text(contracts.METRICS / "train_curve.tsv", fitting.curve_tsv(fit.curve))
     contracts.write_metrics("train", metrics, HEADLINE)
     contracts.write_timing("train", {"seconds_per_epoch": fit.seconds_per_epoch, "epochs": fit.epochs_run})
-    print(f"train: {fit.epochs_run} epochs (best {fit.best_epoch}), {fit.seconds_per_epoch:.3g} s per epoch")
+    if "iterations" in metrics:  # lbfgs: iterations of L-BFGS-B, not epochs
+        print(f"train: {fit.epochs_run} iterations, {fit.seconds_per_epoch:.3g} s per iteration")
+    else:
+        print(f"train: {fit.epochs_run} epochs (best {fit.best_epoch}), {fit.seconds_per_epoch:.3g} s per epoch")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from tests.helpers import commit, git, run_tool
-from tools.check_repro import check, compare_metrics, stale_stages
+from tools.check_repro import check, compare_metrics, inconsistent_workspace, stale_stages
 
 METRICS = {
     "metrics/split.json": ("split", {"train": {"n": 700}, "valid": {"n": 150}, "leaks": {"exact": 0}}),
@@ -272,3 +272,17 @@ def test_a_stage_turned_from_foreach_into_one_stage_leaves_its_items_stale():
     assert stale_stages(lock, files.get) == ["fit@adam", "fit@sgd"]
     files["dvc.yaml"] = "stages: {fit: {foreach: [sgd, adam], do: {cmd: x}}}"
     assert stale_stages(lock, files.get) == ["fit"]
+
+
+def test_a_workspace_whose_params_lock_and_model_disagree_is_named_in_one_line(repo):
+    (repo / "params.yaml").write_text("split:\n  seed: 0\ntrain:\n  optimizer: momentum\n")
+    assert inconsistent_workspace(repo) is None
+    (repo / "params.yaml").write_text("split:\n  seed: 0\ntrain:\n  optimizer: adam\n")  # a second run's params
+    result = run_check(repo)
+    assert result.returncode == 1 and len(result.stdout.splitlines()) == 1
+    assert (
+        "params.yaml's train differs from what dvc.lock records for stage train (at train.optimizer)" in result.stdout
+    )
+    (repo / "params.yaml").write_text("split:\n  seed: 0\ntrain:\n  optimizer: momentum\n")
+    (repo / "metrics/train.json").write_text("{}\n")  # another run's output
+    assert "metrics/train.json is not the file dvc.lock records for stage train" in inconsistent_workspace(repo)

@@ -1,5 +1,6 @@
 """Atomic writes, pickle-free reads and rounded JSON (notmnist.plumbing.files)."""
 
+import errno
 import json
 
 import numpy as np
@@ -49,3 +50,17 @@ def test_a_missing_or_broken_json_file_is_named(tmp_path):
     (tmp_path / "stats.json").write_text("{broken")
     with pytest.raises(UserError, match="stats.json: not valid JSON"):
         files.read_json(tmp_path / "stats.json")
+
+
+def test_a_folder_that_cannot_be_written_is_one_error_naming_the_file(tmp_path, monkeypatch):
+    # as root, permissions don't stop a write: the refusal a read-only folder gives is simulated
+    def refused(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(files.tempfile, "mkstemp", refused)
+    with pytest.raises(UserError) as error:
+        files.write_text(tmp_path / "out" / "report.md", "text")
+    assert str(error.value) == (
+        f"{tmp_path / 'out' / 'report.md'}: cannot write in {tmp_path / 'out'} (Permission denied); "
+        "no output was replaced"
+    )

@@ -284,6 +284,10 @@ def test_readmes_exp_show_command_fits_120_characters_with_an_experiment_listed(
         lines = shown.splitlines()
         assert len(lines) >= 6 and max(map(len, lines)) <= 120, shown
         assert "…" not in shown and "a-long-name-for-a-try-at-0.1" in shown and "log_loss" in shown
+        # the rate each run trained with, not the param's `best`
+        baseline = next(line for line in lines if "workspace" in line)
+        rate = json.loads((pipeline / "metrics/train.json").read_text())["learning_rate"]
+        assert "best" not in shown and f"{rate:g}" in baseline
     finally:
         git(pipeline, "checkout", "-q", "--", ".")
         dvc(pipeline, "checkout", "-q")

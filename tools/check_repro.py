@@ -330,7 +330,54 @@ def check(root: Path | str = ".", rev: str = "HEAD", bit_for_bit: bool = False) 
     return drifts, summary
 
 
+def _numbers(obj: Any) -> Any:
+    """obj with the strings that read as numbers made numbers: PyYAML reads `1e-08` (how
+    dvc.lock writes 1.0e-8) as a string."""
+    if isinstance(obj, dict):
+        return {key: _numbers(value) for key, value in obj.items()}
+    if isinstance(obj, list):
+        return [_numbers(value) for value in obj]
+    if isinstance(obj, str):
+        try:
+            return float(obj)
+        except ValueError:
+            return obj
+    return obj
+
+
+def inconsistent_workspace(root: Path) -> str | None:
+    """One line naming what disagrees, when the workspace's params.yaml, dvc.lock and stage
+    outputs are not of one run (two `dvc exp run` at once in one workspace leave them so,
+    and `dvc status` can't tell); None when they agree."""
+    lock_file, params_file = root / "dvc.lock", root / "params.yaml"
+    if not lock_file.exists() or not params_file.exists():
+        return None
+    stages = (yaml.safe_load(lock_file.read_text()) or {}).get("stages", {})
+    params = _numbers(yaml.safe_load(params_file.read_text()) or {})
+    for name, stage in stages.items():
+        for section, recorded in _numbers((stage.get("params") or {}).get("params.yaml", {})).items():
+            current = params.get(section)
+            if current != recorded:
+                key = next((k for k in recorded if current is None or current.get(k) != recorded[k]), section)
+                return (
+                    f"the workspace is inconsistent: params.yaml's {section} differs from what dvc.lock records "
+                    f"for stage {name} (at {section}.{key}); two runs at once in one workspace? run `dvc repro`"
+                )
+        for out in stage.get("outs", []):
+            path = root / out["path"]
+            if path.is_file() and hashlib.md5(path.read_bytes()).hexdigest() != out.get("md5"):
+                return (
+                    f"the workspace is inconsistent: {out['path']} is not the file dvc.lock records for stage "
+                    f"{name}; two runs at once in one workspace? run `dvc repro`"
+                )
+    return None
+
+
 def main(args) -> int:
+    problem = inconsistent_workspace(Path("."))
+    if problem:
+        print(problem)
+        return 1
     pinned = blas.is_pinned()
     kernels = ", ".join(sorted(blas.loaded_kernels())) or "none found"
     mode = (

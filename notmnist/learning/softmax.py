@@ -49,8 +49,11 @@ def log_softmax(s: np.ndarray) -> np.ndarray:
     the start of every training process. The tests compare the two.)
     """
     s = np.asarray(s)
-    shifted = s - s.max(axis=-1, keepdims=True)
-    log_sum = np.log(np.exp(shifted).sum(axis=-1, keepdims=True, dtype=np.float64))
+    # a diverging run's scores overflow float32 here: its caller sees the non-finite loss
+    # and stops, so numpy's warning would only repeat that
+    with np.errstate(over="ignore", invalid="ignore"):
+        shifted = s - s.max(axis=-1, keepdims=True)
+        log_sum = np.log(np.exp(shifted).sum(axis=-1, keepdims=True, dtype=np.float64))
     return (shifted - log_sum).astype(s.dtype if s.dtype.kind == "f" else np.float64)
 
 

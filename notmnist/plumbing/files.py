@@ -47,12 +47,17 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
     """Yield a temporary path next to `path`; rename it onto `path` only on success (inside
     all_or_nothing(): when the whole block succeeds).
 
-    An interrupted or failing writer leaves the previous `path` untouched; a full disk is
-    reported as a UserError naming the file.
+    An interrupted or failing writer leaves the previous `path` untouched; a full disk or a
+    folder that can't be written is reported as a UserError naming the file.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as e:
+        if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            raise UserError(f"{path}: cannot write in {path.parent} ({e.strerror}); no output was replaced") from None
+        raise
     os.close(fd)
     tmp = Path(tmp)
     os.chmod(tmp, 0o644)  # mkstemp makes 0600; outputs should read like any other file
