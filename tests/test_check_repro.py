@@ -286,3 +286,13 @@ def test_a_workspace_whose_params_lock_and_model_disagree_is_named_in_one_line(r
     (repo / "params.yaml").write_text("split:\n  seed: 0\ntrain:\n  optimizer: momentum\n")
     (repo / "metrics/train.json").write_text("{}\n")  # another run's output
     assert "metrics/train.json is not the file dvc.lock records for stage train" in inconsistent_workspace(repo)
+
+
+def test_an_accuracy_may_also_move_by_two_images_of_its_set():
+    small = {"test": {"n": 40, "accuracy": 0.8}}
+    assert compare_metrics("f.json", small, {"test": {"n": 40, "accuracy": 0.75}}, exact=False) == []  # 2 of 40
+    (drift,) = compare_metrics("f.json", small, {"test": {"n": 40, "accuracy": 0.725}}, exact=False)  # 3 of 40
+    assert drift.key == "test.accuracy"
+    large = {"n": 1440, "accuracy": 0.9}
+    assert compare_metrics("f.json", large, {**large, "accuracy": 0.9049}, exact=False) == []  # within 0.005
+    assert compare_metrics("f.json", large, {**large, "accuracy": 0.906}, exact=False) != []
