@@ -31,7 +31,9 @@ PARAMS = {  # section ingest
 }
 
 BATCH = 256  # files per worker task: IPC stays cheap, the progress bar stays smooth
-IN_FLIGHT = 4  # batches handed out per worker: enough to keep it busy, bounded memory
+BATCH_BYTES = 8 * 2**20  # ... or fewer, so that a batch of big files is a few MB, not GB
+IN_FLIGHT = 4  # batches handed out per worker: enough to keep it busy
+IN_FLIGHT_BYTES = 64 * 2**20  # raw bytes handed out and not yet decoded: memory follows bytes
 tqdm.monitor_interval = 0  # no monitor thread: worker processes are forked while the bar runs
 
 
@@ -52,7 +54,7 @@ def ingest(
     """Decode every file of `source` into glyphs, labels and a manifest.
 
     A file's reason is the first that applies: not readable from the source (link,
-    unsafe path, ...), a repeated path, outside the ROOT/<class>/<file> layout, not
+    unsafe path, repeated path, ...), outside the ROOT/<class>/<file> layout, not
     decodable (notmnist.data.images). Classes with no usable image get no label but are
     listed in metrics as `empty_classes`; fewer than two classes with images is a
     warning (metrics `warnings`), not an error, so that the manifest still gets written.
@@ -65,13 +67,10 @@ def ingest(
 
     labels: list[str | None] = []
     reasons: list[str | None] = []
-    seen_paths: set[str] = set()
     for path, why_source, why_decode in zip(paths, source_reasons, decode_reasons):
         label, why_layout = (None, None) if (why_source or "").startswith("unsafe") else class_of(path, depth)
-        why_repeat = "duplicate path: an earlier member has the same name" if path in seen_paths else None
-        seen_paths.add(path)
         labels.append(label)
-        reasons.append(why_source or why_repeat or why_layout or why_decode)
+        reasons.append(why_source or why_layout or why_decode)
 
     manifest = pd.DataFrame({"path": paths, "label": labels, "reason": reasons})
     manifest["status"] = np.where(manifest["reason"].isna(), "ok", "skipped")
@@ -129,23 +128,29 @@ def _read_and_decode(source, resize, workers, max_pixels, progress):
     source_reasons: list[str | None] = []
     decode_reasons: list[str | None] = []
     decoded: list[tuple[list[int], np.ndarray]] = []  # (file slots, their glyphs) per batch
-    pending: collections.deque = collections.deque()
+    pending: collections.deque = collections.deque()  # (future, slots, raw bytes)
+    in_flight = 0
 
     def collect() -> None:
-        future, slots = pending.popleft()
+        nonlocal in_flight
+        future, slots, size = pending.popleft()
+        in_flight -= size
         glyphs, reasons = future.result()
         for slot, reason in zip(slots, reasons):
             decode_reasons[slot] = reason
         decoded.append((slots, glyphs))
         bar.update(len(slots))
 
-    def hand_out(batch: list[bytes], slots: list[int]) -> None:
-        pending.append((pool.submit(decode_many, batch, resize, max_pixels), slots))
-        if len(pending) >= IN_FLIGHT * workers:
+    def hand_out(batch: list[bytes], slots: list[int], size: int) -> None:
+        nonlocal in_flight
+        pending.append((pool.submit(decode_many, batch, resize, max_pixels), slots, size))
+        in_flight += size
+        while pending and (len(pending) >= IN_FLIGHT * workers or in_flight > IN_FLIGHT_BYTES):
             collect()
 
     batch: list[bytes] = []
     slots: list[int] = []
+    batch_bytes = 0
     with (
         ProcessPoolExecutor(workers) as pool,
         tqdm(desc="ingest", unit=" files", disable=None if progress else True, mininterval=0.5) as bar,
@@ -159,14 +164,15 @@ def _read_and_decode(source, resize, workers, max_pixels, progress):
             else:
                 slots.append(len(paths))
                 batch.append(member.data)
+                batch_bytes += len(member.data)
             paths.append(member.path)
             source_reasons.append(member.reason)
             decode_reasons.append(None)
-            if len(batch) == BATCH:
-                hand_out(batch, slots)
-                batch, slots = [], []
+            if len(batch) == BATCH or batch_bytes >= BATCH_BYTES:
+                hand_out(batch, slots, batch_bytes)
+                batch, slots, batch_bytes = [], [], 0
         if batch:
-            hand_out(batch, slots)
+            hand_out(batch, slots, batch_bytes)
         while pending:
             collect()
 

@@ -1,0 +1,162 @@
+"""The members of a .tar, .tar.gz, .tar.bz2 or .tar.xz, in one forward pass, at bounded cost.
+
+tarfile's own stream mode ("r|*") is not used: it skips a member in 10 KB reads, slicing
+a buffer that one compressed read can fill with a thousand times more (minutes per GiB),
+and it reads a GNU long name or PAX header whole, whatever size it claims. Here the
+decompressor (gzip, bz2, lzma) is read through `Inflated`, which never asks it for more than
+1 MiB at a time, skips forward in such reads and charges every byte to a Budget; tarfile
+only parses headers ("r:" mode over that stream), through `BoundedTarInfo`, which refuses
+a header payload over Limits.header_bytes before reading it.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import lzma
+import tarfile
+from typing import BinaryIO, Callable, Iterator
+
+from notmnist.data.members import Budget, Limits, Member, Stopped, clean_path, duplicate, stopped, too_large
+
+SKIP = 2**20  # bytes per read when skipping: a skip costs what decompressing costs
+DECOMPRESSORS: dict[str, Callable[[BinaryIO], BinaryIO]] = {
+    "gz": lambda raw: gzip.GzipFile(fileobj=raw, mode="rb"),
+    "bz2": lambda raw: bz2.BZ2File(raw),
+    "xz": lambda raw: lzma.LZMAFile(raw),
+}
+_HEADERS = {
+    tarfile.GNUTYPE_LONGNAME: "GNU long name",
+    tarfile.GNUTYPE_LONGLINK: "GNU long link name",
+    tarfile.XHDTYPE: "PAX header",
+    tarfile.SOLARIS_XHDTYPE: "PAX header",
+    tarfile.XGLTYPE: "PAX global header",
+}
+
+
+class Inflated:
+    """A decompressed stream as tarfile's "r:" mode reads it: read, tell, and seek forward.
+
+    Every read charges the bytes it returns, and the compressed bytes they took, to `budget`.
+    """
+
+    def __init__(self, raw: BinaryIO, compression: str, budget: Budget):
+        self._raw, self._budget = raw, budget
+        self._file = DECOMPRESSORS[compression](raw)
+        self._position = self._raw_seen = 0
+
+    def read(self, size: int) -> bytes:
+        data = self._file.read(size)
+        self._position += len(data)
+        raw_position = self._raw.tell()
+        self._budget.spend(raw_position - self._raw_seen, len(data))
+        self._raw_seen = raw_position
+        return data
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, position: int, whence: int = io.SEEK_SET) -> int:
+        if whence != io.SEEK_SET or position < self._position:
+            raise io.UnsupportedOperation("a compressed stream is read forward only")
+        while self._position < position and self.read(min(SKIP, position - self._position)):
+            pass
+        return self._position
+
+    def seekable(self) -> bool:
+        return True
+
+
+class BoundedTarInfo(tarfile.TarInfo):
+    """A TarInfo that checks a header's claimed payload before tarfile reads it.
+
+    An oversized long name or PAX header is skipped unread, and the member it describes is
+    refused (`refused`), so the members after it are still read; an oversized global header
+    or sparse map stops the archive, as every member after it would be misread.
+    """
+
+    limits = Limits()
+    refused: str | None = None
+
+    def _proc_member(self, tar: tarfile.TarFile) -> tarfile.TarInfo:
+        cap = self.limits.header_bytes
+        if self.type in _HEADERS and self.size > cap:
+            what = f"a {_HEADERS[self.type]} of {self.size} bytes, over the cap of {cap}"
+            if self.type == tarfile.XGLTYPE:
+                raise Stopped(f"header too large: {what}")
+            tar.fileobj.seek(tar.fileobj.tell() + self._block(self.size))
+            try:
+                member = self.fromtarfile(tar)
+            except tarfile.HeaderError as e:
+                raise tarfile.SubsequentHeaderError(str(e)) from None
+            member.offset = self.offset
+            member.refused = f"header too large: {what}"
+            return member
+        member = super()._proc_member(tar)
+        if self.type == tarfile.XGLTYPE and sum(len(k) + len(v) for k, v in tar.pax_headers.items()) > cap:
+            raise Stopped(f"header too large: PAX global headers over the cap of {cap} bytes")
+        return member
+
+    def _proc_sparse(self, tar: tarfile.TarFile) -> tarfile.TarInfo:
+        # a sparse member is never read, so its map is skipped, not kept: up to the header cap
+        _, extended, original_size = self._sparse_structs
+        del self._sparse_structs
+        skipped = 0
+        while extended:
+            block = tar.fileobj.read(tarfile.BLOCKSIZE)
+            skipped += len(block)
+            if len(block) < tarfile.BLOCKSIZE:
+                raise tarfile.ReadError("unexpected end of data")
+            if skipped > self.limits.header_bytes:
+                raise Stopped(f"header too large: a sparse map over the cap of {self.limits.header_bytes} bytes")
+            extended = bool(block[504])
+        self.sparse = []
+        self.offset_data = tar.fileobj.tell()
+        tar.offset = self.offset_data + self._block(self.size)
+        self.size = original_size
+        return self
+
+    def _proc_gnusparse_10(self, member: tarfile.TarInfo, pax_headers: dict, tar: tarfile.TarFile) -> None:
+        member.sparse = []  # the map is in the data, which a sparse member never has read
+
+
+def tar_members(
+    raw: BinaryIO, compression: str | None, limits: Limits, first: Callable[[str], bool]
+) -> Iterator[Member]:
+    """Every member of the tar in `raw` (compression: None, 'gz', 'bz2' or 'xz').
+
+    `first(path)` says whether a file path is new; a repeated one is not read again. A cap
+    on the whole archive ends it with one `stopped` member. tarfile's errors propagate.
+    """
+    stream = raw if compression is None else Inflated(raw, compression, Budget(limits))
+    info_class = type("Bounded", (BoundedTarInfo,), {"limits": limits})
+    try:
+        with tarfile.open(fileobj=stream, mode="r:", tarinfo=info_class) as tar:
+            while (info := tar.next()) is not None:
+                tar.members.clear()  # TarFile keeps every TarInfo; nothing here looks back
+                member = _member(tar, info, limits, first)
+                if member is not None:
+                    yield member
+    except Stopped as e:
+        yield stopped(e.reason)
+
+
+def _member(tar: tarfile.TarFile, info: tarfile.TarInfo, limits: Limits, first: Callable[[str], bool]) -> Member | None:
+    path, reason = clean_path(info.name)
+    if info.isdir():  # a folder has no manifest row; its files do
+        return Member(path, is_dir=True) if path and not reason else None
+    if reason:
+        first(path)
+        return Member(path, reason=reason)
+    if not first(path):
+        return duplicate(path)
+    if info.refused:
+        return Member(path, reason=info.refused)
+    if info.issym() or info.islnk():
+        return Member(path, reason="link: not followed")
+    if not info.isfile() or info.issparse():
+        return Member(path, reason="not a regular file: device, pipe, fifo or sparse file")
+    if info.size > limits.file_bytes:
+        return Member(path, reason=too_large(info.size, limits.file_bytes))
+    return Member(path, data=tar.extractfile(info).read())
