@@ -2,10 +2,10 @@
 
 `--help` prints the module's docstring and exits 0 without touching any output; an unknown
 argument is a usage error (exit 2). A UserError becomes one line on stderr, `error: ...`,
-and exit code 2; Ctrl-C exits 130. A stage writes all its outputs or none
-(notmnist.plumbing.files.all_or_nothing). But DVC deletes a stage's outputs before it runs
-it, so under DVC the error line also gives the command that brings the last committed
-params, model and metrics back.
+with any name in it made printable (`printable`), and exit code 2; Ctrl-C exits 130. A
+stage writes all its outputs or none (notmnist.plumbing.files.all_or_nothing). But DVC
+deletes a stage's outputs before it runs it, so under DVC the error line also gives the
+command that brings the last committed params, model and metrics back.
 """
 
 from __future__ import annotations
@@ -13,11 +13,24 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import unicodedata
 from pathlib import Path
 from typing import Callable
 
 from notmnist.plumbing.errors import UserError
 from notmnist.plumbing.files import all_or_nothing
+
+# What a terminal acts on or hides: controls (newline, ESC, the C1 CSI), format characters
+# (bidi overrides, zero-width), line and paragraph separators.
+HIDDEN = ("Cc", "Cf", "Zl", "Zp")
+
+
+def printable(text: str) -> str:
+    """`text` with each character a terminal would act on or hide written as a Python escape
+    (ESC as \\x1b, a newline as \\n, U+202E as \\u202e): file names are data, not commands."""
+    if text.isprintable():
+        return text
+    return "".join(c.encode("unicode_escape").decode() if unicodedata.category(c) in HIDDEN else c for c in text)
 
 
 def parser(doc: str | None) -> argparse.ArgumentParser:
@@ -35,7 +48,7 @@ def run(main: Callable[[argparse.Namespace], int | None], arguments: argparse.Ar
         code = main(args)
         sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
     except UserError as e:
-        print(f"error: {e}{hint}", file=sys.stderr)
+        print(f"error: {printable(str(e))}{hint}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         print(f"interrupted; no output of this run was written{hint}", file=sys.stderr)
