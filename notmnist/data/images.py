@@ -20,6 +20,11 @@ RESIZE_POLICIES = ("fit", "stretch", "skip")
 # a huge canvas (decompression bomb). 64 MP is far above any glyph and below Pillow's own
 # hard limit (2 x Image.MAX_IMAGE_PIXELS), so ours is the one that fires.
 DEFAULT_MAX_PIXELS = 64_000_000
+# Refuse images with a side longer than this before decoding them. Resizing costs memory
+# and time in proportion to the long side (Lanczos weights for every source pixel it
+# spans), so a 1 x 30,000,000 strip, well inside the pixel cap, took 2.5 GB and 10 s.
+# WebP stops at 16383 for the same reason; 16384 is 585 glyphs side by side.
+MAX_SIDE = 16384
 # Formats a data set plausibly holds. Pillow's other plugins are not tried: some have no
 # magic bytes (so random bytes "decode"), and EPS would be handed to Ghostscript.
 FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP", "PPM")
@@ -41,7 +46,9 @@ def to_glyph(data: bytes, *, resize: str = "fit", max_pixels: int = DEFAULT_MAX_
     1-bit to 0/255, animations use their first frame. Sizes other than 28x28 follow
     `resize`: 'fit' scales the longer side to 28 keeping the aspect ratio and pads with
     the background (median of the image's border), 'stretch' scales to 28x28, 'skip'
-    refuses. Raises SkippedImage, and nothing else, for anything it cannot use.
+    refuses. Images over max_pixels or with a side over MAX_SIDE are refused from their
+    header, before decoding: time and memory are bounded by both. Raises SkippedImage,
+    and nothing else, for anything it cannot use.
     """
     if resize not in RESIZE_POLICIES:
         raise ValueError(f"resize must be one of {RESIZE_POLICIES}, not {resize!r}")
@@ -54,6 +61,8 @@ def to_glyph(data: bytes, *, resize: str = "fit", max_pixels: int = DEFAULT_MAX_
                 width, height = im.size
                 if width * height > max_pixels:
                     raise SkippedImage(f"decompression bomb: {width}x{height} pixels, over the cap of {max_pixels}")
+                if max(width, height) > MAX_SIDE:
+                    raise SkippedImage(f"bad shape: {width}x{height} pixels, a side longer than the cap of {MAX_SIDE}")
                 if resize == "skip" and im.size != (SIZE, SIZE):
                     raise SkippedImage(f"wrong size: {width}x{height}, not {SIZE}x{SIZE} (resize: skip)")
                 im.seek(0)

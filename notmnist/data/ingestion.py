@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from notmnist.data.images import DEFAULT_MAX_PIXELS, RESIZE_POLICIES, decode_many
 from notmnist.data.sources import class_of, iter_members, layout_depth
+from notmnist.plumbing.cli import printable
 from notmnist.plumbing.contracts import SIZE, Ingested
 from notmnist.plumbing.params import choice, integer, text
 
@@ -54,7 +55,9 @@ def ingest(
     """Decode every file of `source` into glyphs, labels and a manifest.
 
     A file's reason is the first that applies: not readable from the source (link,
-    unsafe path, repeated path, ...), outside the ROOT/<class>/<file> layout, not
+    unsafe path, repeated path, ...), outside the ROOT/<class>/<file> layout, a class
+    name with control characters (a newline or ESC in a label would reach every table,
+    picture and terminal after this stage; the class is refused with one warning), not
     decodable (notmnist.data.images). Classes with no usable image get no label but are
     listed in metrics as `empty_classes`; fewer than two classes with images is a
     warning (metrics `warnings`), not an error, so that the manifest still gets written.
@@ -67,8 +70,13 @@ def ingest(
 
     labels: list[str | None] = []
     reasons: list[str | None] = []
+    refused: set[str] = set()  # class names with control characters
     for path, why_source, why_decode in zip(paths, source_reasons, decode_reasons):
         label, why_layout = (None, None) if (why_source or "").startswith("unsafe") else class_of(path, depth)
+        if label is not None and printable(label) != label:
+            refused.add(label)
+            why_layout = why_layout or f"bad class name: {printable(label)} has control characters"
+            label = None
         labels.append(label)
         reasons.append(why_source or why_layout or why_decode)
 
@@ -78,9 +86,9 @@ def ingest(
     manifest = manifest.sort_values("path", kind="stable").reset_index(drop=True)
     ok = manifest["status"] == "ok"
 
-    seen_classes = sorted(
-        {p.split("/")[depth] for p in dirs if p.count("/") == depth} | {label for label in labels if label}
-    )
+    folders = {p.split("/")[depth] for p in dirs if p.count("/") == depth}
+    refused |= {c for c in folders if printable(c) != c}
+    seen_classes = sorted((folders - refused) | {label for label in labels if label})
     classes = sorted(manifest.loc[ok, "label"].unique())
     warnings = []
     if len(classes) < 2:  # reported, not refused: the manifest is what explains it to the user
@@ -92,6 +100,9 @@ def ingest(
     empty = [c for c in seen_classes if c not in classes]
     if empty:
         warnings.append(f"class folders without usable images get no label: {', '.join(empty)}")
+    if refused:
+        names = ", ".join(printable(c) for c in sorted(refused))
+        warnings.append(f"class folders with control characters in their names are refused: {names}")
     images = glyphs[manifest.loc[ok, "glyph"].to_numpy()]
     labels_array = manifest.loc[ok, "label"].map({c: i for i, c in enumerate(classes)}).to_numpy(np.int64)
     manifest["index"] = pd.Series(pd.NA, index=manifest.index, dtype="Int64")  # row in images.npy
