@@ -298,3 +298,15 @@ def test_a_class_folder_that_cannot_be_listed_gets_a_row(tmp_path, monkeypatch):
     members = by_path(tmp_path)
     assert members["A/x.png"].data == PNG
     assert members["B"].reason == "unreadable folder: Permission denied"
+
+
+def test_paths_nested_deeper_than_the_cap_are_not_walked_or_read(tmp_path):
+    deep = tmp_path / "data" / "A" / "/".join("d" * 70)
+    deep.mkdir(parents=True)
+    (deep / "x.png").write_bytes(PNG)
+    (tmp_path / "data" / "A" / "ok.png").write_bytes(PNG)
+    members = by_path(tmp_path / "data")
+    assert members["A/ok.png"].data == PNG
+    assert [m.reason for m in members.values() if m.reason] == ["unsafe path: nested deeper than 64 folders"]
+    archive = write_sparse_tar(tmp_path / "deep.tar", [entry("/".join("d" * 100) + "/x.png", PNG), END])
+    assert list(by_path(archive).values())[0].reason == "unsafe path: nested deeper than 64 folders"

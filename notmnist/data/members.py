@@ -40,6 +40,7 @@ class Limits:
     ratio_grace_stream: int = 64 * MiB  # a whole archive is judged after this much output
     ratio_grace_member: int = 1 * MiB  # a zip member is judged on its own above this size
     members: int = 1_000_000  # notMNIST_large holds 530,000
+    depth: int = 64  # folders in a path: ROOT/<class>/<file> under a few leading folders
 
 
 DEFAULT_LIMITS = Limits()
@@ -108,7 +109,7 @@ def has_control(name: str) -> bool:
 _ABSOLUTE = re.compile(r"[/\\]|[A-Za-z]:")
 
 
-def clean_path(name: str) -> tuple[str, str | None]:
+def clean_path(name: str, max_depth: int = DEFAULT_LIMITS.depth) -> tuple[str, str | None]:
     """(normalised '/'-path, reason it must not be read or None)."""
     if _ABSOLUTE.match(name):
         return shown(name), "unsafe path: absolute"
@@ -116,6 +117,8 @@ def clean_path(name: str) -> tuple[str, str | None]:
     path = shown("/".join(parts))
     if ".." in parts:
         return path, "unsafe path: contains '..'"
+    if len(parts) > max_depth:  # the layout search looks at every level of every path
+        return path, f"unsafe path: nested deeper than {max_depth} folders"
     if "/." in "/" + path or "__MACOSX" in parts:
         return path, "hidden file: name or folder starts with '.' (or __MACOSX)"
     return path, None

@@ -114,6 +114,10 @@ def _folder_members(root: Path, limits: Limits) -> Iterator[Member]:
         rel_top = os.path.relpath(top, root).replace(os.sep, "/")
         prefix = "" if rel_top == "." else rel_top + "/"
         dirnames.sort()
+        if prefix.count("/") >= limits.depth:  # os.walk recurses once per level: go no deeper
+            too_deep = f"unsafe path: nested deeper than {limits.depth} folders"
+            yield from (Member(prefix + name, reason=too_deep) for name in dirnames)
+            dirnames.clear()
         for name in list(dirnames):
             path, reason = clean_path(prefix + name)
             if os.path.islink(os.path.join(top, name)):

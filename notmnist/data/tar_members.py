@@ -143,7 +143,7 @@ def tar_members(
 
 
 def _member(tar: tarfile.TarFile, info: tarfile.TarInfo, limits: Limits, first: Callable[[str], bool]) -> Member | None:
-    path, reason = clean_path(info.name)
+    path, reason = clean_path(info.name, limits.depth)
     if info.isdir():  # a folder has no manifest row; its files do
         return Member(path, is_dir=True) if path and not reason else None
     if reason:

@@ -58,7 +58,7 @@ def _member(
     data_ends: dict[int, int],
     starts: set[int],
 ) -> Member | None:
-    path, reason = clean_path(info.filename)
+    path, reason = clean_path(info.filename, limits.depth)
     mode = info.external_attr >> 16
     if info.is_dir() and not stat.S_ISLNK(mode):
         return Member(path, is_dir=True) if path and not reason else None
@@ -73,6 +73,8 @@ def _member(
         return Member(path, reason="not a regular file: device, pipe or fifo")
     if info.file_size > limits.file_bytes:
         return Member(path, reason=too_large(info.file_size, limits.file_bytes))
+    if info.header_offset >= archive.start_dir:
+        return Member(path, reason="unreadable archive member: its data lies outside the archive")
     data_end = info.header_offset + LOCAL_HEADER + info.compress_size
     if info.header_offset in starts or data_end > data_ends[info.header_offset]:
         return Member(path, reason="overlapping entry: its data overlaps another member's (a zip bomb)")

@@ -26,7 +26,7 @@ from notmnist.plumbing.errors import UserError
 from notmnist.plumbing.files import Unreadable, atomic_path, open_regular
 
 FEATURES = 784
-MAX_CLASSES = 10_000  # W is then 31 MB; the file's size cap follows
+MAX_CLASSES = 1000  # W is then 3 MB; the file's size cap follows
 MAX_NAME = 256  # characters in a class name
 MAX_NORM = 2**20  # characters of the normalization JSON (per_pixel: about 30,000)
 MAX_FILE_BYTES = FEATURES * MAX_CLASSES * 4 + MAX_CLASSES * (4 + 4 * MAX_NAME) + 4 * MAX_NORM + 2**20
