@@ -310,3 +310,13 @@ def test_paths_nested_deeper_than_the_cap_are_not_walked_or_read(tmp_path):
     assert [m.reason for m in members.values() if m.reason] == ["unsafe path: nested deeper than 64 folders"]
     archive = write_sparse_tar(tmp_path / "deep.tar", [entry("/".join("d" * 100) + "/x.png", PNG), END])
     assert list(by_path(archive).values())[0].reason == "unsafe path: nested deeper than 64 folders"
+
+
+def test_a_damaged_header_after_the_first_ends_the_archive_with_a_row_not_silently(tmp_path):
+    damaged = bytearray(entry("A/2.png", PNG))
+    damaged[148:156] = b"9999999\0"  # the header's checksum
+    parts = [entry("A/1.png", PNG), bytes(damaged), entry("A/3.png", PNG), END]
+    archive = write_sparse_tar(tmp_path / "set.tar", parts)
+    members = by_path(archive)
+    assert list(members) == ["A/1.png", STOPPED_PATH]
+    assert members[STOPPED_PATH].reason.startswith("stopped: damaged archive: invalid header at byte 1024")

@@ -128,6 +128,17 @@ class BoundedTarInfo(tarfile.TarInfo):
     limits = Limits()
     refused: str | None = None
 
+    @classmethod
+    def fromtarfile(cls, tar: tarfile.TarFile) -> tarfile.TarInfo:
+        # tarfile ends an archive quietly at a damaged header after the first; here the
+        # manifest says so, as the members after it are lost
+        try:
+            return super().fromtarfile(tar)
+        except (tarfile.InvalidHeaderError, tarfile.TruncatedHeaderError) as e:
+            if tar.offset == 0:
+                raise
+            raise Stopped(f"damaged archive: {e} at byte {tar.offset}") from None
+
     def _proc_member(self, tar: tarfile.TarFile) -> tarfile.TarInfo:
         cap = self.limits.header_bytes
         if self.type in _HEADERS and self.size > cap:
