@@ -320,3 +320,10 @@ def test_a_damaged_header_after_the_first_ends_the_archive_with_a_row_not_silent
     members = by_path(archive)
     assert list(members) == ["A/1.png", STOPPED_PATH]
     assert members[STOPPED_PATH].reason.startswith("stopped: damaged archive: invalid header at byte 1024")
+
+
+def test_a_member_claiming_more_than_the_archive_cap_stops_it(tmp_path):
+    archive = write_sparse_tar(tmp_path / "set.tar", [entry("A/1.png", PNG), header("A/huge.png", 2**62), END])
+    members = by_path(archive)
+    assert list(members) == ["A/1.png", STOPPED_PATH]
+    assert members[STOPPED_PATH].reason.startswith(f"stopped: a member claims {2**62} bytes")

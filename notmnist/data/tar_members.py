@@ -154,6 +154,8 @@ class BoundedTarInfo(tarfile.TarInfo):
             member.refused = f"header too large: {what}"
             return member
         member = super()._proc_member(tar)
+        if member.size > self.limits.total_bytes:  # skipping it would pass the archive's cap anyway
+            raise Stopped(f"a member claims {member.size} bytes, over the cap of {self.limits.total_bytes} in all")
         if self.type == tarfile.XGLTYPE and sum(len(k) + len(v) for k, v in tar.pax_headers.items()) > cap:
             raise Stopped(f"header too large: PAX global headers over the cap of {cap} bytes")
         return member
