@@ -2,9 +2,11 @@
 determinism, the real data."""
 
 import io
+import os
 import tarfile
 import warnings
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from notmnist.data import ingestion
 from notmnist.data.ingestion import PARAMS, ingest
 from notmnist.data.members import STOPPED_PATH
 from notmnist.plumbing.errors import ParamError, UserError
@@ -347,3 +350,32 @@ def test_a_bomb_in_an_archive_ends_it_with_one_manifest_row_and_keeps_the_images
     assert rows.loc["A/bomb.png", "reason"].startswith("too large")
     assert rows.loc[STOPPED_PATH, "reason"].startswith("stopped: decompression bomb")
     assert result.metrics["n_files"] == 4 and result.metrics["skipped_by_reason"] == {"stopped": 1, "too large": 1}
+
+
+def test_raw_bytes_handed_to_the_workers_are_capped_in_bytes_not_files(tmp_path, monkeypatch):
+    outstanding, peak = [0], [0]
+
+    class Recording(ThreadPoolExecutor):  # the decoding pool, counting bytes not yet collected
+        def submit(self, fn, batch, *args):
+            size = sum(map(len, batch))
+            outstanding[0] += size
+            peak[0] = max(peak[0], outstanding[0])
+            future = super().submit(fn, batch, *args)
+            result = future.result
+
+            def collected(*a):
+                outstanding[0] -= size
+                return result(*a)
+
+            future.result = collected
+            return future
+
+    monkeypatch.setattr(ingestion, "ProcessPoolExecutor", Recording)
+    monkeypatch.setattr(ingestion, "BATCH_BYTES", 100_000)
+    monkeypatch.setattr(ingestion, "IN_FLIGHT_BYTES", 300_000)
+    (tmp_path / "A").mkdir()
+    for i in range(40):  # 2 MB in 40 files: one batch of 256 files before
+        (tmp_path / "A" / f"{i}.png").write_bytes(os.urandom(50_000))
+    result = ingest(tmp_path, workers=2)
+    assert result.metrics["n_files"] == 40
+    assert peak[0] <= 300_000 + 100_000 + 50_000

@@ -21,9 +21,9 @@ RESIZE_POLICIES = ("fit", "stretch", "skip")
 # hard limit (2 x Image.MAX_IMAGE_PIXELS), so ours is the one that fires.
 DEFAULT_MAX_PIXELS = 64_000_000
 # Refuse images with a side longer than this before decoding them. Resizing costs memory
-# and time in proportion to the long side (Lanczos weights for every source pixel it
-# spans), so a 1 x 30,000,000 strip, well inside the pixel cap, took 2.5 GB and 10 s.
-# WebP stops at 16383 for the same reason; 16384 is 585 glyphs side by side.
+# and time in proportion to the long side (Lanczos weights for every source pixel an
+# output pixel spans), so a 1 x 30,000,000 strip, well inside the pixel cap, costs
+# gigabytes and seconds. WebP stops at 16383; 16384 is 585 glyphs side by side.
 MAX_SIDE = 16384
 # Formats a data set plausibly holds. Pillow's other plugins are not tried: some have no
 # magic bytes (so random bytes "decode"), and EPS would be handed to Ghostscript.

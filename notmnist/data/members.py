@@ -11,7 +11,6 @@ out of the root). docs/hostile-inputs.md lists every bound.
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 
 MiB = 2**20
@@ -98,12 +97,6 @@ def duplicate(path: str) -> Member:
 def shown(name: str) -> str:
     """A printable, UTF-8-safe form of a file name (undecodable bytes as \\xNN)."""
     return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-
-
-def has_control(name: str) -> bool:
-    """Whether a name holds characters a terminal acts on or hides: controls (newline, ESC,
-    C1), format characters (bidi overrides) and line or paragraph separators."""
-    return any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in name)
 
 
 _ABSOLUTE = re.compile(r"[/\\]|[A-Za-z]:")

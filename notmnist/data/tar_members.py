@@ -1,8 +1,9 @@
 """The members of a .tar, .tar.gz, .tar.bz2 or .tar.xz, in one forward pass, at bounded cost.
 
-tarfile's own stream mode ("r|*") is not used: it skips a member in 10 KB reads, slicing
-a buffer that one compressed read can fill with a thousand times more (minutes per GiB),
-and it reads a GNU long name or PAX header whole, whatever size it claims. Here the
+tarfile's own stream mode ("r|*") is not used: it skips a member in 10 KB reads, each
+slicing a buffer that one compressed read can fill with a thousand times more, so a skip
+costs far more than decompressing; and it reads a GNU long name or PAX header whole,
+whatever size it claims. Here the
 decompressor (gzip, bz2, lzma) is read through `Inflated`, which never asks it for more than
 1 MiB at a time, skips forward in such reads and charges every byte to a Budget; tarfile
 only parses headers ("r:" mode over that stream), through `BoundedTarInfo`, which refuses
@@ -27,8 +28,8 @@ RAW_READ = 2**17  # compressed bytes per read from the file
 class GzipStream(io.RawIOBase):
     """The gzip members of a file, one after another, as one stream, inflated at most `size`
     bytes at a time. zlib checks each member's CRC and length itself, so this does not
-    compute them again in Python as gzip.GzipFile does (half the cost of a skip). Read it
-    through a buffer: each call copies the compressed input it leaves for the next."""
+    compute them a second time as gzip.GzipFile does. Read it through a buffer: each call
+    copies the compressed input it leaves for the next."""
 
     def __init__(self, raw: BinaryIO):
         self._raw = raw
