@@ -272,6 +272,9 @@ def test_a_repeated_name_is_a_duplicate_and_its_data_is_not_read_again(tmp_path,
 def test_more_members_than_the_cap_stop_the_source_with_one_row(tmp_path):
     archive = write_sparse_tar(tmp_path / "many.tar", [*(entry(f"A/{i}.png", PNG) for i in range(5)), END])
     assert list(by_path(archive, Limits(members=3))) == ["A/0.png", "A/1.png", "A/2.png", STOPPED_PATH]
+    folders = [header(f"A/{i}", 0, tarfile.DIRTYPE) for i in range(5)]
+    archive = write_sparse_tar(tmp_path / "folders.tar", [*folders, entry("A/x.png", PNG), END])
+    assert list(by_path(archive, Limits(members=3))) == [STOPPED_PATH]  # folders count too
 
 
 # --- special files ---------------------------------------------------------------------------

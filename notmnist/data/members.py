@@ -38,7 +38,7 @@ class Limits:
     ratio: float = 100.0
     ratio_grace_stream: int = 64 * MiB  # a whole archive is judged after this much output
     ratio_grace_member: int = 1 * MiB  # a zip member is judged on its own above this size
-    members: int = 1_000_000  # notMNIST_large holds 530,000
+    members: int = 1_000_000  # files and folders; notMNIST_large holds 530,000
     depth: int = 64  # folders in a path: ROOT/<class>/<file> under a few leading folders
 
 

@@ -49,8 +49,8 @@ EXTENSIONS = (  # for files whose first bytes say nothing: old tars, self-extrac
 def iter_members(source: Path | str, limits: Limits = DEFAULT_LIMITS) -> Iterator[Member]:
     """Every file and folder in `source`, in storage order (folders: sorted by name).
 
-    A file path seen before is a duplicate, not read again. After limits.members files, one
-    `stopped` member ends the source. Raises UserError when the source itself cannot be read.
+    A file path seen before is a duplicate, not read again. After limits.members files and
+    folders, one `stopped` member ends the source. Raises UserError when the source itself cannot be read.
     """
     source = Path(source)
     seen: set[str] = set()
@@ -66,13 +66,10 @@ def iter_members(source: Path | str, limits: Limits = DEFAULT_LIMITS) -> Iterato
         raise UserError(f"ingest.source: {source} not found")
     else:
         members = _archive_members(source, limits, first)
-    n_files = 0
-    for member in members:
-        if not member.is_dir:
-            n_files += 1
-            if n_files > limits.members:
-                yield stopped(f"more than {limits.members} files (the cap)")
-                return
+    for count, member in enumerate(members, 1):
+        if count > limits.members:  # folders count too: each costs a path in memory
+            yield stopped(f"more than {limits.members} files and folders (the cap)")
+            return
         yield member
 
 
