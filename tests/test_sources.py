@@ -330,3 +330,10 @@ def test_a_member_claiming_more_than_the_archive_cap_stops_it(tmp_path):
     members = by_path(archive)
     assert list(members) == ["A/1.png", STOPPED_PATH]
     assert members[STOPPED_PATH].reason.startswith(f"stopped: a member claims {2**62} bytes")
+
+
+def test_a_header_claiming_more_than_the_archive_cap_stops_it(tmp_path):
+    parts = [entry("A/1.png", PNG), header("././@LongLink", 2**62, tarfile.GNUTYPE_LONGNAME), END]
+    members = by_path(write_sparse_tar(tmp_path / "set.tar", parts))
+    assert list(members) == ["A/1.png", STOPPED_PATH]
+    assert members[STOPPED_PATH].reason.startswith(f"stopped: header too large: a GNU long name of {2**62} bytes")

@@ -123,7 +123,8 @@ class BoundedTarInfo(tarfile.TarInfo):
 
     An oversized long name or PAX header is skipped unread, and the member it describes is
     refused (`refused`), so the members after it are still read; an oversized global header
-    or sparse map stops the archive, as every member after it would be misread.
+    or sparse map stops the archive, as every member after it would be misread, and so does
+    a header claiming more than the whole archive may hold.
     """
 
     limits = Limits()
@@ -144,7 +145,7 @@ class BoundedTarInfo(tarfile.TarInfo):
         cap = self.limits.header_bytes
         if self.type in _HEADERS and self.size > cap:
             what = f"a {_HEADERS[self.type]} of {self.size} bytes, over the cap of {cap}"
-            if self.type == tarfile.XGLTYPE:
+            if self.type == tarfile.XGLTYPE or self.size > self.limits.total_bytes:
                 raise Stopped(f"header too large: {what}")
             tar.fileobj.seek(tar.fileobj.tell() + self._block(self.size))
             try:
