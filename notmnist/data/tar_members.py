@@ -80,6 +80,18 @@ _HEADERS = {
 }
 
 
+class _Counted:
+    """A file's read(), counting the bytes it has returned (tell() on a file is a system call)."""
+
+    def __init__(self, raw: BinaryIO):
+        self.raw, self.count = raw, 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.raw.read(size)
+        self.count += len(data)
+        return data
+
+
 class Inflated:
     """A decompressed stream as tarfile's "r:" mode reads it: read, tell, and seek forward.
 
@@ -87,8 +99,8 @@ class Inflated:
     """
 
     def __init__(self, raw: BinaryIO, compression: str, budget: Budget):
-        self._raw, self._budget = raw, budget
-        self._file = DECOMPRESSORS[compression](raw)
+        self._raw, self._budget = _Counted(raw), budget
+        self._file = DECOMPRESSORS[compression](self._raw)
         self._position = self._raw_seen = 0
 
     def read(self, size: int) -> bytes:
@@ -99,9 +111,8 @@ class Inflated:
             wanted -= len(part)
         data = b"".join(parts)
         self._position += len(data)
-        raw_position = self._raw.tell()
-        self._budget.spend(raw_position - self._raw_seen, len(data))
-        self._raw_seen = raw_position
+        self._budget.spend(self._raw.count - self._raw_seen, len(data))
+        self._raw_seen = self._raw.count
         return data
 
     def tell(self) -> int:
@@ -223,4 +234,4 @@ def _member(tar: tarfile.TarFile, info: tarfile.TarInfo, limits: Limits, first: 
         return Member(path, reason="not a regular file: device, pipe, fifo or sparse file")
     if info.size > limits.file_bytes:
         return Member(path, reason=too_large(info.size, limits.file_bytes))
-    return Member(path, data=tar.extractfile(info).read())
+    return Member(path, data=tar.extractfile(info).read() if info.size else b"")
