@@ -379,3 +379,18 @@ def test_raw_bytes_handed_to_the_workers_are_capped_in_bytes_not_files(tmp_path,
     result = ingest(tmp_path, workers=2)
     assert result.metrics["n_files"] == 40
     assert peak[0] <= 300_000 + 100_000 + 50_000
+
+
+def test_a_decoding_process_that_dies_is_one_error_not_a_traceback(tmp_path, monkeypatch):
+    def killed(*_):
+        raise ingestion.BrokenProcessPool("a worker was killed")
+
+    class Dying(ThreadPoolExecutor):
+        def submit(self, fn, *args):
+            future = super().submit(fn, *args)
+            future.result = killed
+            return future
+
+    monkeypatch.setattr(ingestion, "ProcessPoolExecutor", Dying)
+    with pytest.raises(UserError, match="a decoding process died"):
+        ingest(write_folder_of(tmp_path / "data", "AB", 2))

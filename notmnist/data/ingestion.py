@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from notmnist.data.images import DEFAULT_MAX_PIXELS, RESIZE_POLICIES, decode_man
 from notmnist.data.sources import class_of, iter_members, layout_depth
 from notmnist.plumbing.cli import printable
 from notmnist.plumbing.contracts import SIZE, Ingested
+from notmnist.plumbing.errors import UserError
 from notmnist.plumbing.params import choice, integer, text
 
 PARAMS = {  # section ingest
@@ -146,7 +148,10 @@ def _read_and_decode(source, resize, workers, max_pixels, progress):
         nonlocal in_flight
         future, slots, size = pending.popleft()
         in_flight -= size
-        glyphs, reasons = future.result()
+        try:
+            glyphs, reasons = future.result()
+        except BrokenProcessPool:  # killed from outside (out of memory, a signal): no traceback
+            raise UserError("ingest: a decoding process died (out of memory?); no output was written") from None
         for slot, reason in zip(slots, reasons):
             decode_reasons[slot] = reason
         decoded.append((slots, glyphs))

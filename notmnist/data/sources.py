@@ -169,6 +169,8 @@ def _archive_members(source: Path, limits: Limits, first: Callable[[str], bool])
             yield from _members_of(raw, kind, limits, first)
         except UserError:
             raise
+        except MemoryError:  # not a damaged archive: say what happened
+            raise UserError(f"ingest.source: {source}: out of memory while reading it") from None
         except Exception as e:  # tarfile/zipfile/gzip/lzma raise many kinds on damaged archives
             raise UserError(f"ingest.source: {source} is corrupt or truncated: {type(e).__name__}: {e}") from None
 
