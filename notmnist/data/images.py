@@ -74,6 +74,8 @@ def to_glyph(data: bytes, *, resize: str = "fit", max_pixels: int = DEFAULT_MAX_
         raise SkippedImage("not an image: format not recognised") from None
     except Image.DecompressionBombError as e:
         raise SkippedImage(f"decompression bomb: {e}") from None
+    except MemoryError:  # an image within the caps, in a process with less memory than they allow
+        raise SkippedImage(f"out of memory: lower ingest.max_pixels (now {max_pixels})") from None
     except Exception as e:  # any decoder failure on hostile bytes is a skip, not a crash
         raise SkippedImage(f"corrupt or truncated: {type(e).__name__}: {e}") from None
 

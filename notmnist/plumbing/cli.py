@@ -2,10 +2,11 @@
 
 `--help` prints the module's docstring and exits 0 without touching any output; an unknown
 argument is a usage error (exit 2). A UserError becomes one line on stderr, `error: ...`,
-with any name in it made printable (`printable`), and exit code 2; Ctrl-C exits 130. A
-stage writes all its outputs or none (notmnist.plumbing.files.all_or_nothing). But DVC
-deletes a stage's outputs before it runs it, so under DVC the error line also gives the
-command that brings the last committed params, model and metrics back.
+with any name in it made printable (`printable`), and exit code 2; running out of memory
+is one line and exit code 1; Ctrl-C exits 130. A stage writes all its outputs or none
+(notmnist.plumbing.files.all_or_nothing). But DVC deletes a stage's outputs before it runs
+it, so under DVC the error line also gives the command that brings the last committed
+params, model and metrics back.
 """
 
 from __future__ import annotations
@@ -53,6 +54,9 @@ def run(main: Callable[[argparse.Namespace], int | None], arguments: argparse.Ar
     except KeyboardInterrupt:
         print(f"interrupted; no output of this run was written{hint}", file=sys.stderr)
         sys.exit(130)
+    except MemoryError:  # every input is read under caps; this is a limit set too low, not a bug
+        print(f"error: out of memory; no output of this run was written{hint}", file=sys.stderr)
+        sys.exit(1)
     except BrokenPipeError:  # piped into a reader that stopped early (`| head`): not an error
         # Python's recipe: point stdout at devnull so the exit's flush cannot fail again
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
