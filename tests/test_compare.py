@@ -1,6 +1,7 @@
 """tools.compare: McNemar's exact test on the committed predictions of two git revisions."""
 
 import math
+import os
 
 import numpy as np
 import pandas as pd
@@ -108,3 +109,22 @@ def test_command_line_errors_are_one_line_with_exit_code_2(repo):
 def test_outside_a_git_repository_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path.parent))
     assert "not inside a git repository" in error_line(run_tool(tmp_path, "compare", "HEAD"))
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"index,label,predicted\n1,A,A\n1,A,B\n", "distinct whole numbers"),
+        (b"index,label,predicted\nx,\xff\xfe,A\n", "distinct whole numbers"),  # and not UTF-8
+        (b"index,label,predicted\nx,A,A\n", "distinct whole numbers"),
+    ],
+)
+def test_a_hostile_predictions_table_is_one_error_line(repo, content, message):
+    (repo / "metrics/predictions.csv").write_bytes(content)
+    assert message in error_line(run_tool(repo, "compare", "HEAD"))
+
+
+def test_a_fifo_in_place_of_the_predictions_is_refused_not_read(repo):
+    (repo / "metrics/predictions.csv").unlink()
+    os.mkfifo(repo / "metrics/predictions.csv")
+    assert "not a regular file" in error_line(run_tool(repo, "compare", "HEAD"))

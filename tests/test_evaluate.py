@@ -249,3 +249,13 @@ def test_weights_picture_shows_one_template_per_class():
     image = np.asarray(pictures.weights_picture(W, CLASSES, scale=7))
     red = (image == [200, 30, 30]).all(axis=-1)
     assert red.sum() == 10 * 7 * 7
+
+
+def test_a_model_with_nan_weights_is_one_error_line_not_a_garbage_score(toy):
+    model = toy["root"] / "models/model.npz"
+    with np.load(model) as z:
+        arrays = dict(z)
+    arrays["W"][0, 0] = np.nan
+    np.savez(model, **arrays)
+    assert "W or b holds NaN" in error_line(run_stage(toy["root"], "evaluate"))
+    assert not (toy["root"] / "metrics/evaluate.json").exists()

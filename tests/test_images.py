@@ -1,6 +1,7 @@
 """notmnist.data.images.to_glyph: every odd image is converted to 28x28 gray or skipped with a reason."""
 
 import io
+import time
 
 import numpy as np
 import pytest
@@ -8,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from notmnist.data.images import SkippedImage, decode_many, to_glyph
+from notmnist.data.images import MAX_SIDE, SkippedImage, decode_many, to_glyph
 from tests.helpers import NOISE_PNG, encode, png_declaring
 
 
@@ -120,6 +121,22 @@ def test_skip_policy_refuses_other_sizes_but_not_28x28():
 )
 def test_unusable_bytes_are_skipped_with_a_reason(data, kind):
     assert reason_of(data).startswith(kind)
+
+
+@pytest.mark.parametrize("width, height", [(1, 30_000_000), (30_000_000, 1), (16385, 28)])
+def test_a_side_over_the_cap_is_refused_from_the_header_in_no_time(width, height):
+    start = time.perf_counter()
+    assert reason_of(png_declaring(width, height)) == (
+        f"bad shape: {width}x{height} pixels, a side longer than the cap of {MAX_SIDE}"
+    )
+    assert time.perf_counter() - start < 0.5
+
+
+def test_a_long_strip_at_the_side_cap_is_still_converted():
+    strip = np.zeros((2, MAX_SIDE), np.uint8)
+    strip[:, : MAX_SIDE // 2] = 255
+    glyph = to_glyph(encode(Image.fromarray(strip)))
+    assert glyph.shape == (28, 28) and glyph[13, :13].min() > 200 and glyph[13, 15:].max() < 50  # 28x1, centred
 
 
 def test_the_pixel_cap_is_a_parameter():

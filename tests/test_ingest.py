@@ -2,9 +2,11 @@
 determinism, the real data."""
 
 import io
+import os
 import tarfile
 import warnings
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -14,10 +16,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from notmnist.data import ingestion
 from notmnist.data.ingestion import PARAMS, ingest
+from notmnist.data.members import STOPPED_PATH
 from notmnist.plumbing.errors import ParamError, UserError
 from notmnist.plumbing.parallel import all_cores
 from notmnist.plumbing.params import load_section
+from tests.bombs import END, MiB, entry, header, write_tar_gz
 from tests.helpers import NOISE_PNG, encode, error_line, png_declaring, run_stage, write_params
 
 GRAY = np.random.default_rng(0).integers(0, 256, (28, 28), dtype=np.uint8)
@@ -316,3 +321,76 @@ def test_a_file_of_arbitrary_bytes_is_ingested_or_skipped_with_a_reason(tmp_path
     (folder / "A" / "anything.png").write_bytes(data)
     row = ingest(folder).manifest.set_index("path").loc["A/anything.png"]
     assert row.status == "ok" or (row.status == "skipped" and row.reason)
+
+
+def test_class_names_with_control_characters_are_refused_with_one_warning(tmp_path):
+    folder = write_folder_of(tmp_path / "data", "AB", 2)
+    for name in ("C\nD", "E\x1b[31m", "F\u202e"):
+        (folder / name).mkdir()
+        (folder / name / "x.png").write_bytes(encode(Image.fromarray(GRAY)))
+    result = ingest(folder)
+    assert result.data.classes == ["A", "B"] and len(result.data.images) == 4
+    refused = result.manifest[result.manifest.status == "skipped"].set_index("path")
+    assert refused.loc["C\nD/x.png", "reason"] == "bad class name: C\\nD has control characters"
+    assert refused.loc["E\x1b[31m/x.png", "reason"] == "bad class name: E\\x1b[31m has control characters"
+    assert refused["label"].isna().all() and len(refused) == 3
+    assert result.metrics["warnings"] == [
+        "class folders with control characters in their names are refused: C\\nD, E\\x1b[31m, F\\u202e"
+    ]
+    assert set(result.metrics["per_class"]) == {"A", "B"}
+
+
+def test_a_bomb_in_an_archive_ends_it_with_one_manifest_row_and_keeps_the_images_before(tmp_path):
+    size = 128 * MiB
+    good = [entry(name, data) for name, data in SMALL_SET.items()]
+    archive = write_tar_gz(tmp_path / "bomb.tar.gz", [*good, header("A/bomb.png", size), size, *good, END])
+    result = ingest(archive)
+    rows = result.manifest.set_index("path")
+    assert result.data.classes == ["A", "B"] and len(result.data.images) == 2
+    assert rows.loc["A/bomb.png", "reason"].startswith("too large")
+    assert rows.loc[STOPPED_PATH, "reason"].startswith("stopped: decompression bomb")
+    assert result.metrics["n_files"] == 4 and result.metrics["skipped_by_reason"] == {"stopped": 1, "too large": 1}
+
+
+def test_raw_bytes_handed_to_the_workers_are_capped_in_bytes_not_files(tmp_path, monkeypatch):
+    outstanding, peak = [0], [0]
+
+    class Recording(ThreadPoolExecutor):  # the decoding pool, counting bytes not yet collected
+        def submit(self, fn, batch, *args):
+            size = sum(map(len, batch))
+            outstanding[0] += size
+            peak[0] = max(peak[0], outstanding[0])
+            future = super().submit(fn, batch, *args)
+            result = future.result
+
+            def collected(*a):
+                outstanding[0] -= size
+                return result(*a)
+
+            future.result = collected
+            return future
+
+    monkeypatch.setattr(ingestion, "ProcessPoolExecutor", Recording)
+    monkeypatch.setattr(ingestion, "BATCH_BYTES", 100_000)
+    monkeypatch.setattr(ingestion, "IN_FLIGHT_BYTES", 300_000)
+    (tmp_path / "A").mkdir()
+    for i in range(40):  # 2 MB in 40 files: one batch of 256 files before
+        (tmp_path / "A" / f"{i}.png").write_bytes(os.urandom(50_000))
+    result = ingest(tmp_path, workers=2)
+    assert result.metrics["n_files"] == 40
+    assert peak[0] <= 300_000 + 100_000 + 50_000
+
+
+def test_a_decoding_process_that_dies_is_one_error_not_a_traceback(tmp_path, monkeypatch):
+    def killed(*_):
+        raise ingestion.BrokenProcessPool("a worker was killed")
+
+    class Dying(ThreadPoolExecutor):
+        def submit(self, fn, *args):
+            future = super().submit(fn, *args)
+            future.result = killed
+            return future
+
+    monkeypatch.setattr(ingestion, "ProcessPoolExecutor", Dying)
+    with pytest.raises(UserError, match="a decoding process died"):
+        ingest(write_folder_of(tmp_path / "data", "AB", 2))

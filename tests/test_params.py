@@ -1,6 +1,10 @@
 """params.yaml: the loader and the checks every knob goes through (notmnist.plumbing.params)."""
 
+import os
+import time
+
 import pytest
+import yaml
 
 from notmnist.plumbing import params
 from notmnist.plumbing.errors import ParamError
@@ -101,3 +105,71 @@ def test_a_check_across_the_section_runs_after_each_knob_passed_its_own(tmp_path
     path = write_params(tmp_path, "train:\n  rate: 5\n  epochs: 3\n  optimizer: sgd\n  shuffle: true\n")
     with pytest.raises(ParamError, match="must be below"):
         params.load_section("train", SPEC, rate_below_epochs, path=path)
+
+
+def billion_laughs(levels: int = 9) -> str:
+    lines = ["a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    for i in range(1, levels + 1):
+        lines.append(f"a{i}: &a{i} [{', '.join([f'*a{i - 1}' if i > 1 else '*a'] * 10)}]")
+    return "\n".join(lines) + "\ntrain: {rate: *a9, epochs: 3, optimizer: sgd, shuffle: true}\n"
+
+
+def merge_doubling(levels: int = 40) -> str:
+    lines = ["m0: &m0 {k: v}"] + [f"m{i}: &m{i} {{<<: [*m{i - 1}, *m{i - 1}]}}" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+HOSTILE = {
+    "billion laughs": (billion_laughs(), "aliases expand it past"),
+    "merge keys doubling": (merge_doubling(), "aliases expand it past"),
+    "an alias inside itself": ("a: &a [*a]\n", "refers to a value that holds it"),
+    "not UTF-8": (b"train:\n  optimizer: \xff\xfe\n", r"not UTF-8 text \(byte 0xff at offset 20\)"),
+    "deep flow nesting": ("a: " + "[" * 200 + "]" * 200, "nested deeper than"),
+    "deep block nesting": ("".join("  " * i + f"k{i}:\n" for i in range(100)), "nested deeper than"),
+    "too many values": ("a: [" + ",".join(["1"] * 50_000) + "]\n", "more than 20000 YAML values"),
+    "a huge file": ("a: " + "x" * 2**20, "too large"),
+    "a list": ("- 1\n- 2\n", "must be a mapping of sections, not list"),
+    "a scalar": ("hello\n", "must be a mapping of sections, not str"),
+    "an int past Python's digit limit": ("a: " + "9" * 5000 + "\n", "not valid YAML: ValueError"),
+    "a date that is not one": ("a: 2001-13-45\n", "not valid YAML: ValueError"),
+    "two documents": ("a: 1\n---\nb: 2\n", "not valid YAML"),
+    "a Python object": ("a: !!python/object:os.system [ls]\n", "not valid YAML"),
+}
+
+
+@pytest.mark.parametrize("content, message", HOSTILE.values(), ids=HOSTILE.keys())
+def test_any_params_file_is_one_short_error_within_a_second(tmp_path, content, message):
+    path = tmp_path / "params.yaml"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    start = time.perf_counter()
+    with pytest.raises(ParamError, match=message) as caught:
+        load(path)
+    assert time.perf_counter() - start < 1
+    assert "\n" not in str(caught.value) and len(str(caught.value)) < 400
+
+
+def test_a_fifo_as_params_file_is_refused_not_waited_on(tmp_path):
+    os.mkfifo(tmp_path / "params.yaml")
+    with pytest.raises(ParamError, match="not a regular file: a FIFO"):
+        load(tmp_path / "params.yaml")
+
+
+@pytest.mark.parametrize(
+    "value, shown",
+    [("x" * 100_000, "'xxxxxxxxxxxxxxxxx...xxxxxxxxxxxxxxxxxx'"), (list(range(10_000)), "[0, 1, 2, 3, 4, 5, ...]")],
+)
+def test_a_bad_value_is_shown_short(value, shown):
+    with pytest.raises(ParamError) as caught:
+        params.choice("sgd")("train.optimizer", value)
+    assert str(caught.value) == f"train.optimizer: bad value {shown}; allowed: one of sgd"
+
+
+def test_a_huge_unknown_key_is_named_short(tmp_path):
+    path = write_params(tmp_path, f"train:\n  ? {'k' * 5000}\n  : 1\n  rate: 1\n")
+    with pytest.raises(ParamError, match=r"train\.'k+\.\.\.k+': unknown parameter") as caught:
+        load(path)
+    assert len(str(caught.value)) < 200
+
+
+def test_the_c_loader_is_used_when_installed():
+    assert params.LOADER is getattr(yaml, "CSafeLoader", yaml.SafeLoader)

@@ -128,3 +128,41 @@ def test_output_piped_into_head_ends_quietly(toy):
     result = run(root, "bash", "-c", f"python -m tools.predict --json {shlex.join(map(str, paths))} | head -1")
     assert json.loads(result.stdout)["path"] == str(paths[0]), result.stderr
     assert result.stderr == ""
+
+
+def test_fifos_and_devices_are_warned_about_not_read_and_the_others_still_predicted(toy):
+    root = toy["root"]
+    good = save_pngs(root / "in", toy["images"], [0])[0]
+    os.mkfifo(root / "in" / "pipe.png")  # inside a folder and given by name: reading would hang
+    result = run_tool(root, "predict", "in", "in/pipe.png", "/dev/zero")
+    assert result.returncode == 0 and result.stdout.startswith(os.path.join("in", good.name))
+    warnings = result.stderr.splitlines()
+    assert len(warnings) == 3 and "Traceback" not in result.stderr
+    assert all("cannot predict: not a regular file" in w for w in warnings)
+
+
+def test_control_characters_in_names_are_escaped_in_text_and_json_output(toy):
+    root = toy["root"]
+    image = save_pngs(root / "in", toy["images"], [0])[0]
+    hostile = root / "in" / "x\x1b[2J\u009b\u202eevil.png"
+    os.replace(image, hostile)
+    text = run_tool(root, "predict", "in")
+    assert text.returncode == 0
+    assert "x\\x1b[2J\\x9b\\u202eevil.png" in text.stdout
+    assert not {"\x1b", "\u009b", "\u202e"} & set(text.stdout + text.stderr)
+    as_json = run_tool(root, "predict", "in", "--json")
+    assert json.loads(as_json.stdout)["path"] == str(Path("in") / hostile.name)
+    assert not {"\x1b", "\u009b", "\u202e"} & set(as_json.stdout)
+
+
+def test_a_broken_model_is_one_error_line_with_exit_code_2(toy):
+    root = toy["root"]
+    path = save_pngs(root / "in", toy["images"], [0])[0]
+    with np.load(root / "models/model.npz") as z:
+        arrays = dict(z)
+    arrays["W"] = np.full_like(arrays["W"], np.nan)
+    np.savez(root / "models/nan.npz", **arrays)
+    line = error_line(run_tool(root, "predict", str(path), "--model", "models/nan.npz"))
+    assert "NaN" in line
+    (root / "models/cut.npz").write_bytes((root / "models/model.npz").read_bytes()[:3000])
+    assert "not a model file" in error_line(run_tool(root, "predict", str(path), "--model", "models/cut.npz"))

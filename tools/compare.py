@@ -19,14 +19,16 @@ import pandas as pd
 from notmnist.plumbing import cli
 from notmnist.plumbing.contracts import PREDICTIONS
 from notmnist.plumbing.errors import UserError
+from notmnist.plumbing.files import read_regular
 from notmnist.report.statistics import RULE_OF_30, mcnemar, resolution, wilson_interval
 
 WORKSPACE = "workspace"
+MAX_BYTES = 512 * 2**20  # a predictions table of 10 million test images; anything bigger is not one
 
 
 def git(*args: str) -> subprocess.CompletedProcess:
     try:
-        return subprocess.run(["git", *args], capture_output=True, text=True)
+        return subprocess.run(["git", *args], capture_output=True, text=True, encoding="utf-8", errors="replace")
     except FileNotFoundError:
         raise UserError("git not found; tools.compare reads predictions from git revisions") from None
 
@@ -36,12 +38,15 @@ def read_predictions(rev: str, path: Path = PREDICTIONS) -> pd.DataFrame:
     if rev == WORKSPACE:
         if not path.exists():
             raise UserError(f"{path}: not found in the workspace; run `dvc repro` first")
-        text = path.read_text(encoding="utf-8")
+        text = read_regular(path, MAX_BYTES).decode("utf-8", "replace")
     else:
         if git("rev-parse", "--git-dir").returncode != 0:
             raise UserError(f"{Path.cwd()}: not inside a git repository; run from the project root")
         if git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}").returncode != 0:
             raise UserError(f"{rev}: unknown git revision (try `git log --oneline`)")
+        size = git("cat-file", "-s", f"{rev}:./{path.as_posix()}")
+        if size.returncode == 0 and int(size.stdout) > MAX_BYTES:
+            raise UserError(f"{path} at {rev}: {int(size.stdout)} bytes, over the cap of {MAX_BYTES}")
         shown = git("show", f"{rev}:./{path.as_posix()}")
         if shown.returncode != 0:
             raise UserError(f"{rev}: has no committed {path} (was the evaluate stage run and committed?)")
@@ -53,6 +58,8 @@ def read_predictions(rev: str, path: Path = PREDICTIONS) -> pd.DataFrame:
     missing = {"index", "label", "predicted"} - set(table.columns)
     if missing:
         raise UserError(f"{path} at {rev}: missing column(s) {', '.join(sorted(missing))}")
+    if not pd.api.types.is_integer_dtype(table["index"]) or table["index"].duplicated().any():
+        raise UserError(f"{path} at {rev}: the index column must hold distinct whole numbers")
     return table
 
 

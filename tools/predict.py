@@ -5,9 +5,11 @@
 PATHs are image files, folders (searched recursively, in sorted order) or .zip/.tar/.tar.gz
 archives. Images are decoded by the same function as ingest (notmnist.data.images.to_glyph) and
 normalized with the statistics stored in the model file, so models/model.npz alone is
-enough. A path that is missing or cannot be used is reported on stderr and the others are
-still predicted; the exit code is 0 if at least one image was predicted, 1 if none could be,
-2 if the model file is missing or broken.
+enough. Only regular files are read (a FIFO, device or socket is reported, never opened for
+reading), each up to the size cap of ingest. A path that is missing or cannot be used is
+reported on stderr and the others are still predicted; names are printed with control
+characters escaped. The exit code is 0 if at least one image was predicted, 1 if none could
+be, 2 if the model file is missing or broken.
 """
 
 from __future__ import annotations
@@ -21,16 +23,18 @@ from typing import Iterator
 import numpy as np
 
 from notmnist.data.images import RESIZE_POLICIES, SkippedImage, to_glyph
+from notmnist.data.members import DEFAULT_LIMITS
 from notmnist.data.normalization import apply
-from notmnist.data.sources import iter_members
+from notmnist.data.sources import EXTENSIONS, iter_members
 from notmnist.learning.model import Model, load_model
 from notmnist.learning.softmax import predict_proba
 from notmnist.plumbing import cli, contracts
 from notmnist.plumbing.errors import UserError
+from notmnist.plumbing.files import Unreadable, read_regular
 
 BATCH = 1024  # images decoded and predicted at a time, so output streams for big folders
 TOP = 3
-ARCHIVES = (".zip", ".tar", ".tar.gz", ".tgz")
+ARCHIVES = tuple(extension for extension, _ in EXTENSIONS)
 
 
 def inputs(paths: list[Path]) -> Iterator[tuple[str, bytes | None, str | None]]:
@@ -52,9 +56,9 @@ def inputs(paths: list[Path]) -> Iterator[tuple[str, bytes | None, str | None]]:
             yield str(path), None, "no such file or folder"
         else:
             try:
-                yield str(path), path.read_bytes(), None
-            except OSError as e:
-                yield str(path), None, f"unreadable: {e.strerror or e}"
+                yield str(path), read_regular(path, DEFAULT_LIMITS.file_bytes), None
+            except Unreadable as e:
+                yield str(path), None, e.reason
 
 
 def predict_batch(
@@ -79,18 +83,20 @@ def predict_batch(
 
 
 def line(name: str, proba: np.ndarray, classes: list[str], as_json: bool) -> str:
+    """One image's output line; nothing in it reaches the terminal as a control character."""
     top = np.argsort(-proba, kind="stable")[:TOP]
     if as_json:
-        return json.dumps(
-            {
-                "path": name,
-                "predicted": classes[top[0]],
-                "probabilities": {c: round(float(p), 6) for c, p in zip(classes, proba)},
-                "top3": [[classes[k], round(float(proba[k]), 6)] for k in top],
-            },
-            ensure_ascii=False,
-        )
-    return f"{name}  {classes[top[0]]}  (" + ", ".join(f"{classes[k]} {proba[k]:.1%}" for k in top) + ")"
+        row = {
+            "path": name,
+            "predicted": classes[top[0]],
+            "probabilities": {c: round(float(p), 6) for c, p in zip(classes, proba)},
+            "top3": [[classes[k], round(float(proba[k]), 6)] for k in top],
+        }
+        text = json.dumps(row, ensure_ascii=False)
+        # JSON escapes C0 controls itself, not DEL, C1 or bidi overrides: then all as \uXXXX
+        return text if cli.printable(text) == text else json.dumps(row)
+    text = f"{name}  {classes[top[0]]}  (" + ", ".join(f"{classes[k]} {proba[k]:.1%}" for k in top) + ")"
+    return cli.printable(text)
 
 
 def arguments():
@@ -115,13 +121,13 @@ def main(args) -> int:
         for name, result in predict_batch(batch, model, args.resize):
             seen += 1
             if isinstance(result, str):
-                print(f"warning: {name}: cannot predict: {result}", file=sys.stderr)
+                print(cli.printable(f"warning: {name}: cannot predict: {result}"), file=sys.stderr)
             else:
                 print(line(name, result, model.classes, args.json))
                 predicted += 1
         sys.stdout.flush()
     if not seen:
-        print(f"warning: no files found in {', '.join(map(str, args.paths))}", file=sys.stderr)
+        print(cli.printable(f"warning: no files found in {', '.join(map(str, args.paths))}"), file=sys.stderr)
     return 0 if predicted else 1
 
 

@@ -20,6 +20,11 @@ RESIZE_POLICIES = ("fit", "stretch", "skip")
 # a huge canvas (decompression bomb). 64 MP is far above any glyph and below Pillow's own
 # hard limit (2 x Image.MAX_IMAGE_PIXELS), so ours is the one that fires.
 DEFAULT_MAX_PIXELS = 64_000_000
+# Refuse images with a side longer than this before decoding them. Resizing costs memory
+# and time in proportion to the long side (Lanczos weights for every source pixel an
+# output pixel spans), so a 1 x 30,000,000 strip, well inside the pixel cap, costs
+# gigabytes and seconds. WebP stops at 16383; 16384 is 585 glyphs side by side.
+MAX_SIDE = 16384
 # Formats a data set plausibly holds. Pillow's other plugins are not tried: some have no
 # magic bytes (so random bytes "decode"), and EPS would be handed to Ghostscript.
 FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP", "PPM")
@@ -41,7 +46,9 @@ def to_glyph(data: bytes, *, resize: str = "fit", max_pixels: int = DEFAULT_MAX_
     1-bit to 0/255, animations use their first frame. Sizes other than 28x28 follow
     `resize`: 'fit' scales the longer side to 28 keeping the aspect ratio and pads with
     the background (median of the image's border), 'stretch' scales to 28x28, 'skip'
-    refuses. Raises SkippedImage, and nothing else, for anything it cannot use.
+    refuses. Images over max_pixels or with a side over MAX_SIDE are refused from their
+    header, before decoding: time and memory are bounded by both. Raises SkippedImage,
+    and nothing else, for anything it cannot use.
     """
     if resize not in RESIZE_POLICIES:
         raise ValueError(f"resize must be one of {RESIZE_POLICIES}, not {resize!r}")
@@ -54,6 +61,8 @@ def to_glyph(data: bytes, *, resize: str = "fit", max_pixels: int = DEFAULT_MAX_
                 width, height = im.size
                 if width * height > max_pixels:
                     raise SkippedImage(f"decompression bomb: {width}x{height} pixels, over the cap of {max_pixels}")
+                if max(width, height) > MAX_SIDE:
+                    raise SkippedImage(f"bad shape: {width}x{height} pixels, a side longer than the cap of {MAX_SIDE}")
                 if resize == "skip" and im.size != (SIZE, SIZE):
                     raise SkippedImage(f"wrong size: {width}x{height}, not {SIZE}x{SIZE} (resize: skip)")
                 im.seek(0)
@@ -65,8 +74,13 @@ def to_glyph(data: bytes, *, resize: str = "fit", max_pixels: int = DEFAULT_MAX_
         raise SkippedImage("not an image: format not recognised") from None
     except Image.DecompressionBombError as e:
         raise SkippedImage(f"decompression bomb: {e}") from None
+    except MemoryError:  # an image within the caps, in a process with less memory than they allow
+        raise SkippedImage(f"out of memory: lower ingest.max_pixels (now {max_pixels})") from None
     except Exception as e:  # any decoder failure on hostile bytes is a skip, not a crash
         raise SkippedImage(f"corrupt or truncated: {type(e).__name__}: {e}") from None
+
+
+_SIXTEEN_TO_EIGHT = ((np.arange(65536, dtype=np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
 
 
 def _to_gray(im: Image.Image) -> np.ndarray:
@@ -74,12 +88,14 @@ def _to_gray(im: Image.Image) -> np.ndarray:
     if im.mode == "L":
         return np.asarray(im)
     if im.mode.startswith("I"):  # I;16 variants and 32-bit I: round(v * 255 / 65535), exactly
-        wide = np.clip(np.asarray(im), 0, 65535).astype(np.uint32)
-        return ((wide * 255 + 32767) // 65535).astype(np.uint8)
+        wide = np.asarray(im)
+        if wide.dtype.kind != "u" or wide.dtype.itemsize != 2:
+            wide = np.clip(wide, 0, 65535).astype(np.uint16)
+        return _SIXTEEN_TO_EIGHT[wide]  # a table: no 32-bit copy and division per pixel
     if im.mode == "F":
         return np.rint(np.clip(np.asarray(im), 0, 255)).astype(np.uint8)
     if im.mode in ("RGBA", "LA", "La", "RGBa", "PA") or "transparency" in im.info:
-        rgba = im.convert("RGBA")
+        rgba = im if im.mode == "RGBA" else im.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return np.asarray(Image.alpha_composite(white, rgba).convert("L"))
     if im.mode in ("1", "P", "RGB"):

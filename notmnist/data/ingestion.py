@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import collections
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,9 @@ from tqdm import tqdm
 
 from notmnist.data.images import DEFAULT_MAX_PIXELS, RESIZE_POLICIES, decode_many
 from notmnist.data.sources import class_of, iter_members, layout_depth
+from notmnist.plumbing.cli import printable
 from notmnist.plumbing.contracts import SIZE, Ingested
+from notmnist.plumbing.errors import UserError
 from notmnist.plumbing.params import choice, integer, text
 
 PARAMS = {  # section ingest
@@ -31,7 +34,9 @@ PARAMS = {  # section ingest
 }
 
 BATCH = 256  # files per worker task: IPC stays cheap, the progress bar stays smooth
-IN_FLIGHT = 4  # batches handed out per worker: enough to keep it busy, bounded memory
+BATCH_BYTES = 8 * 2**20  # ... or fewer, so that a batch of big files is a few MB, not GB
+IN_FLIGHT = 4  # batches handed out per worker: enough to keep it busy
+IN_FLIGHT_BYTES = 64 * 2**20  # raw bytes handed out and not yet decoded: memory follows bytes
 tqdm.monitor_interval = 0  # no monitor thread: worker processes are forked while the bar runs
 
 
@@ -52,7 +57,9 @@ def ingest(
     """Decode every file of `source` into glyphs, labels and a manifest.
 
     A file's reason is the first that applies: not readable from the source (link,
-    unsafe path, ...), a repeated path, outside the ROOT/<class>/<file> layout, not
+    unsafe path, repeated path, ...), outside the ROOT/<class>/<file> layout, a class
+    name with control characters (a newline or ESC in a label would reach every table,
+    picture and terminal after this stage; the class is refused with one warning), not
     decodable (notmnist.data.images). Classes with no usable image get no label but are
     listed in metrics as `empty_classes`; fewer than two classes with images is a
     warning (metrics `warnings`), not an error, so that the manifest still gets written.
@@ -65,13 +72,15 @@ def ingest(
 
     labels: list[str | None] = []
     reasons: list[str | None] = []
-    seen_paths: set[str] = set()
+    refused: set[str] = set()  # class names with control characters
     for path, why_source, why_decode in zip(paths, source_reasons, decode_reasons):
         label, why_layout = (None, None) if (why_source or "").startswith("unsafe") else class_of(path, depth)
-        why_repeat = "duplicate path: an earlier member has the same name" if path in seen_paths else None
-        seen_paths.add(path)
+        if label is not None and printable(label) != label:
+            refused.add(label)
+            why_layout = why_layout or f"bad class name: {printable(label)} has control characters"
+            label = None
         labels.append(label)
-        reasons.append(why_source or why_repeat or why_layout or why_decode)
+        reasons.append(why_source or why_layout or why_decode)
 
     manifest = pd.DataFrame({"path": paths, "label": labels, "reason": reasons})
     manifest["status"] = np.where(manifest["reason"].isna(), "ok", "skipped")
@@ -79,9 +88,9 @@ def ingest(
     manifest = manifest.sort_values("path", kind="stable").reset_index(drop=True)
     ok = manifest["status"] == "ok"
 
-    seen_classes = sorted(
-        {p.split("/")[depth] for p in dirs if p.count("/") == depth} | {label for label in labels if label}
-    )
+    folders = {p.split("/")[depth] for p in dirs if p.count("/") == depth}
+    refused |= {c for c in folders if printable(c) != c}
+    seen_classes = sorted((folders - refused) | {label for label in labels if label})
     classes = sorted(manifest.loc[ok, "label"].unique())
     warnings = []
     if len(classes) < 2:  # reported, not refused: the manifest is what explains it to the user
@@ -93,6 +102,9 @@ def ingest(
     empty = [c for c in seen_classes if c not in classes]
     if empty:
         warnings.append(f"class folders without usable images get no label: {', '.join(empty)}")
+    if refused:
+        names = ", ".join(printable(c) for c in sorted(refused))
+        warnings.append(f"class folders with control characters in their names are refused: {names}")
     images = glyphs[manifest.loc[ok, "glyph"].to_numpy()]
     labels_array = manifest.loc[ok, "label"].map({c: i for i, c in enumerate(classes)}).to_numpy(np.int64)
     manifest["index"] = pd.Series(pd.NA, index=manifest.index, dtype="Int64")  # row in images.npy
@@ -129,23 +141,32 @@ def _read_and_decode(source, resize, workers, max_pixels, progress):
     source_reasons: list[str | None] = []
     decode_reasons: list[str | None] = []
     decoded: list[tuple[list[int], np.ndarray]] = []  # (file slots, their glyphs) per batch
-    pending: collections.deque = collections.deque()
+    pending: collections.deque = collections.deque()  # (future, slots, raw bytes)
+    in_flight = 0
 
     def collect() -> None:
-        future, slots = pending.popleft()
-        glyphs, reasons = future.result()
+        nonlocal in_flight
+        future, slots, size = pending.popleft()
+        in_flight -= size
+        try:
+            glyphs, reasons = future.result()
+        except BrokenProcessPool:  # killed from outside (out of memory, a signal): no traceback
+            raise UserError("ingest: a decoding process died (out of memory?); no output was written") from None
         for slot, reason in zip(slots, reasons):
             decode_reasons[slot] = reason
         decoded.append((slots, glyphs))
         bar.update(len(slots))
 
-    def hand_out(batch: list[bytes], slots: list[int]) -> None:
-        pending.append((pool.submit(decode_many, batch, resize, max_pixels), slots))
-        if len(pending) >= IN_FLIGHT * workers:
+    def hand_out(batch: list[bytes], slots: list[int], size: int) -> None:
+        nonlocal in_flight
+        pending.append((pool.submit(decode_many, batch, resize, max_pixels), slots, size))
+        in_flight += size
+        while pending and (len(pending) >= IN_FLIGHT * workers or in_flight > IN_FLIGHT_BYTES):
             collect()
 
     batch: list[bytes] = []
     slots: list[int] = []
+    batch_bytes = 0
     with (
         ProcessPoolExecutor(workers) as pool,
         tqdm(desc="ingest", unit=" files", disable=None if progress else True, mininterval=0.5) as bar,
@@ -159,14 +180,15 @@ def _read_and_decode(source, resize, workers, max_pixels, progress):
             else:
                 slots.append(len(paths))
                 batch.append(member.data)
+                batch_bytes += len(member.data)
             paths.append(member.path)
             source_reasons.append(member.reason)
             decode_reasons.append(None)
-            if len(batch) == BATCH:
-                hand_out(batch, slots)
-                batch, slots = [], []
+            if len(batch) == BATCH or batch_bytes >= BATCH_BYTES:
+                hand_out(batch, slots, batch_bytes)
+                batch, slots, batch_bytes = [], [], 0
         if batch:
-            hand_out(batch, slots)
+            hand_out(batch, slots, batch_bytes)
         while pending:
             collect()
 

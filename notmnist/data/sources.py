@@ -1,9 +1,14 @@
-"""Read a data set in place: a folder ROOT/<class>/<files>, or a .tar/.tar.gz/.tgz/.zip of it.
+"""Read a data set in place: a folder ROOT/<class>/<files>, or a .tar(.gz/.bz2/.xz)/.tgz/.zip of it.
 
 Nothing is ever extracted or written: members are read into memory one at a time, in
-storage order, in a single forward pass (a .tar.gz is decompressed once, as a stream). Links,
-devices, absolute paths, '..' paths and hidden files are never read; they come back as
-members with a reason, so that the manifest accounts for every file seen.
+storage order, in a single forward pass (a compressed tar is decompressed once, as a
+stream). Links, devices, FIFOs, sockets, absolute paths, '..' paths and hidden files are
+never read, and a name seen before is not read again; they come back as members with a
+reason, so that the manifest accounts for every file seen. What reading costs is bounded
+by Limits (notmnist.data.members), whatever a source claims about itself.
+
+An archive's format is what its first bytes say (zip, gzip, bzip2, xz, ustar), then its
+file name's extension: a tar whose last member is a zip is a tar.
 
 The layout is found from the paths alone (`layout_depth`): leading folders that hold
 everything (like `notMNIST_small/`) are ignored, the next folder level names the class.
@@ -12,39 +17,60 @@ everything (like `notMNIST_small/`) are ignored, the next folder level names the
 from __future__ import annotations
 
 import os
-import re
-import stat
-import tarfile
-import zipfile
-import zlib
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import BinaryIO, Callable, Iterator
 
+from notmnist.data.members import DEFAULT_LIMITS, Limits, Member, clean_path, stopped
+from notmnist.data.tar_members import tar_members
+from notmnist.data.zip_members import zip_members
 from notmnist.plumbing.errors import UserError
+from notmnist.plumbing.files import Unreadable, open_regular, read_regular
 
-# A glyph file is a few hundred bytes; anything above this is not one of ours, and
-# reading it (or a zip member that claims less and inflates to more) is refused.
-MAX_FILE_BYTES = 32 * 2**20
+MAGIC = (  # (offset, bytes, format): what a file is, whatever its name
+    (0, b"PK\x03\x04", "zip"),
+    (0, b"PK\x05\x06", "zip"),  # an empty zip
+    (0, b"\x1f\x8b", "gz"),
+    (0, b"BZh", "bz2"),
+    (0, b"\xfd7zXZ\x00", "xz"),
+    (257, b"ustar", "tar"),
+)
+EXTENSIONS = (  # for files whose first bytes say nothing: old tars, self-extracting zips
+    (".zip", "zip"),
+    (".tar.gz", "gz"),
+    (".tgz", "gz"),
+    (".tar.bz2", "bz2"),
+    (".tbz2", "bz2"),
+    (".tar.xz", "xz"),
+    (".txz", "xz"),
+    (".tar", "tar"),
+)
 
 
-@dataclass(frozen=True)
-class Member:
-    path: str  # '/'-separated path inside the source, as shown in the manifest
-    data: bytes | None = None  # the file's bytes; None for folders and members not read
-    reason: str | None = None  # why the member was not read ('kind: detail'); None if read
-    is_dir: bool = False
+def iter_members(source: Path | str, limits: Limits = DEFAULT_LIMITS) -> Iterator[Member]:
+    """Every file and folder in `source`, in storage order (folders: sorted by name).
 
-
-def iter_members(source: Path | str) -> Iterator[Member]:
-    """Every file and folder in `source`, in storage order (folders: sorted by name)."""
+    A file path seen before is a duplicate, not read again. After limits.members files and
+    folders, one `stopped` member ends the source. Raises UserError when the source itself cannot be read.
+    """
     source = Path(source)
+    seen: set[str] = set()
+
+    def first(path: str) -> bool:
+        new = path not in seen
+        seen.add(path)
+        return new
+
     if source.is_dir():
-        yield from _folder_members(source)
+        members = _folder_members(source, limits)
     elif not source.exists():
         raise UserError(f"ingest.source: {source} not found")
     else:
-        yield from _archive_members(source)
+        members = _archive_members(source, limits, first)
+    for count, member in enumerate(members, 1):
+        if count > limits.members:  # folders count too: each costs a path in memory
+            yield stopped(f"more than {limits.members} files and folders (the cap)")
+            return
+        yield member
 
 
 def layout_depth(files: list[str], dirs: list[str]) -> int:
@@ -75,143 +101,81 @@ def class_of(path: str, depth: int) -> tuple[str | None, str | None]:
     return parts[0], "outside the layout: nested deeper than ROOT/<class>/<file>"
 
 
-# --- path checks --------------------------------------------------------------------
-
-
-def _shown(name: str) -> str:
-    """A printable, UTF-8-safe form of a file name (undecodable bytes as \\xNN)."""
-    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-
-
-_ABSOLUTE = re.compile(r"[/\\]|[A-Za-z]:")
-
-
-def _clean_path(name: str) -> tuple[str, str | None]:
-    """(normalised '/'-path, reason it must not be read or None)."""
-    if _ABSOLUTE.match(name):
-        return _shown(name), "unsafe path: absolute"
-    parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".")]
-    path = _shown("/".join(parts))
-    if ".." in parts:
-        return path, "unsafe path: contains '..'"
-    if "/." in "/" + path or "__MACOSX" in parts:
-        return path, "hidden file: name or folder starts with '.' (or __MACOSX)"
-    return path, None
-
-
-def _too_big(size: int) -> str:
-    return f"too large: {size} bytes, over the cap of {MAX_FILE_BYTES}"
-
-
 # --- folders ------------------------------------------------------------------------
 
 
-def _folder_members(root: Path) -> Iterator[Member]:
-    for top, dirnames, filenames in os.walk(root, followlinks=False):
+def _folder_members(root: Path, limits: Limits) -> Iterator[Member]:
+    errors: list[OSError] = []  # folders os.walk could not list, reported as it goes
+    for top, dirnames, filenames in os.walk(root, onerror=errors.append, followlinks=False):
+        yield from _unlisted(root, errors)
         rel_top = os.path.relpath(top, root).replace(os.sep, "/")
         prefix = "" if rel_top == "." else rel_top + "/"
         dirnames.sort()
+        if prefix.count("/") >= limits.depth:  # os.walk recurses once per level: go no deeper
+            too_deep = f"unsafe path: nested deeper than {limits.depth} folders"
+            yield from (Member(prefix + name, reason=too_deep) for name in dirnames)
+            dirnames.clear()
         for name in list(dirnames):
-            path, reason = _clean_path(prefix + name)
+            path, reason = clean_path(prefix + name)
             if os.path.islink(os.path.join(top, name)):
                 dirnames.remove(name)
                 yield Member(path, reason="link: not followed")
             elif not reason:  # a folder has no manifest row; its files do
                 yield Member(path, is_dir=True)
         for name in sorted(filenames):
-            path, reason = _clean_path(prefix + name)
-            yield Member(path, reason=reason) if reason else _read_file(os.path.join(top, name), path)
+            path, reason = clean_path(prefix + name)
+            if reason:
+                yield Member(path, reason=reason)
+                continue
+            try:
+                yield Member(path, data=read_regular(os.path.join(top, name), limits.file_bytes, follow_links=False))
+            except Unreadable as e:
+                yield Member(path, reason=e.reason)
+    yield from _unlisted(root, errors)
 
 
-def _read_file(full: str, path: str) -> Member:
-    try:
-        info = os.lstat(full)
-        if stat.S_ISLNK(info.st_mode):
-            return Member(path, reason="link: not followed")
-        if not stat.S_ISREG(info.st_mode):
-            return Member(path, reason="not a regular file: device, pipe or socket")
-        if info.st_size > MAX_FILE_BYTES:
-            return Member(path, reason=_too_big(info.st_size))
-        with open(full, "rb") as f:  # read(n) allocates n bytes: ask for what stat promised
-            return Member(path, data=f.read(info.st_size + 1))
-    except OSError as e:
-        return Member(path, reason=f"unreadable: {e.strerror or e}")
+def _unlisted(root: Path, errors: list[OSError]) -> Iterator[Member]:
+    """A manifest row for each folder that could not be listed (its files are unknown)."""
+    while errors:
+        error = errors.pop(0)
+        where = os.path.relpath(error.filename or root, root).replace(os.sep, "/")
+        if where == ".":
+            raise UserError(f"ingest.source: {root}: cannot list the folder: {error.strerror or error}")
+        yield Member(clean_path(where)[0], reason=f"unreadable folder: {error.strerror or error}")
 
 
 # --- archives -----------------------------------------------------------------------
 
 
-def _archive_members(source: Path) -> Iterator[Member]:
+def archive_format(head: bytes, name: str) -> str | None:
+    """'zip', 'tar', 'gz', 'bz2' or 'xz' (a compressed tar) from a file's first 512 bytes,
+    then from its name; None for anything else."""
+    for offset, magic, kind in MAGIC:
+        if head[offset : offset + len(magic)] == magic:
+            return kind
+    return next((kind for extension, kind in EXTENSIONS if name.lower().endswith(extension)), None)
+
+
+def _archive_members(source: Path, limits: Limits, first: Callable[[str], bool]) -> Iterator[Member]:
     try:
-        if zipfile.is_zipfile(source):
-            entries = _zip_entries
-        elif tarfile.is_tarfile(source):
-            entries = _tar_entries
-        else:
+        raw = open_regular(source)
+    except Unreadable as e:
+        raise UserError(f"ingest.source: {e}") from None
+    with raw:
+        kind = archive_format(raw.peek(512)[:512], source.name)
+        if kind is None:
             raise UserError(f"ingest.source: {source} is not a folder or a .tar/.tar.gz/.tgz/.zip archive")
-        for member in entries(source):
-            if member.data is not None and len(member.data) > MAX_FILE_BYTES:
-                member = Member(member.path, reason=_too_big(len(member.data)))
-            yield member
-    except UserError:
-        raise
-    except Exception as e:  # tarfile/zipfile/gzip raise many kinds on damaged archives
-        raise UserError(f"ingest.source: {source} is corrupt or truncated: {type(e).__name__}: {e}") from None
+        try:
+            yield from _members_of(raw, kind, limits, first)
+        except UserError:
+            raise
+        except MemoryError:  # not a damaged archive: say what happened
+            raise UserError(f"ingest.source: {source}: out of memory while reading it") from None
+        except Exception as e:  # tarfile/zipfile/gzip/lzma raise many kinds on damaged archives
+            raise UserError(f"ingest.source: {source} is corrupt or truncated: {type(e).__name__}: {e}") from None
 
 
-def _tar_entries(source: Path) -> Iterator[Member]:
-    # Stream mode: one forward pass through the decompressor, each member read as it comes.
-    with tarfile.open(source, "r|*") as tar:
-        for info in tar:
-            # TarFile keeps every TarInfo it has read; nothing here looks back, and on
-            # notMNIST_large's 530k members they would hold about 270 MB
-            tar.members.clear()
-            path, reason = _clean_path(info.name)
-            if info.isdir():
-                if path and not reason:  # a folder has no manifest row; its files do
-                    yield Member(path, is_dir=True)
-            elif reason:
-                yield Member(path, reason=reason)
-            elif info.issym() or info.islnk():
-                yield Member(path, reason="link: not followed")
-            elif not info.isfile() or info.issparse():
-                yield Member(path, reason="not a regular file: device, pipe, fifo or sparse file")
-            elif info.size > MAX_FILE_BYTES:
-                yield Member(path, reason=_too_big(info.size))
-            else:
-                yield Member(path, data=tar.extractfile(info).read())
-
-
-def _zip_entries(source: Path) -> Iterator[Member]:
-    with zipfile.ZipFile(source) as archive:
-        for info in archive.infolist():
-            path, reason = _clean_path(info.filename)
-            mode = info.external_attr >> 16
-            if info.is_dir() and not stat.S_ISLNK(mode):
-                if path and not reason:
-                    yield Member(path, is_dir=True)
-            elif reason:
-                yield Member(path, reason=reason)
-            elif stat.S_ISLNK(mode):
-                yield Member(path, reason="link: not followed")
-            elif stat.S_IFMT(mode) not in (0, stat.S_IFREG):  # 0: no type recorded
-                yield Member(path, reason="not a regular file: device, pipe or fifo")
-            elif info.file_size > MAX_FILE_BYTES:
-                yield Member(path, reason=_too_big(info.file_size))
-            else:
-                yield _read_zip_member(archive, info, path)
-
-
-def _read_zip_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: str) -> Member:
-    try:
-        with archive.open(info) as f:  # a member may inflate to more than it declares
-            return Member(path, data=f.read(info.file_size + 1))
-    except (
-        zipfile.BadZipFile,
-        RuntimeError,
-        NotImplementedError,
-        EOFError,
-        zlib.error,
-        OSError,
-    ) as e:  # encrypted, bad CRC, unknown compression: this member only
-        return Member(path, reason=f"unreadable archive member: {e}")
+def _members_of(raw: BinaryIO, kind: str, limits: Limits, first: Callable[[str], bool]) -> Iterator[Member]:
+    if kind == "zip":
+        return zip_members(raw, limits, first)
+    return tar_members(raw, None if kind == "tar" else kind, limits, first)

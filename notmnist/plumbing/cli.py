@@ -2,7 +2,8 @@
 
 `--help` prints the module's docstring and exits 0 without touching any output; an unknown
 argument is a usage error (exit 2). A UserError becomes one line on stderr, `error: ...`,
-and exit code 2; Ctrl-C exits 130. A stage writes all its outputs or none
+with any name in it made printable (`printable`), and exit code 2; running out of memory
+is one line and exit code 1; Ctrl-C exits 130. A stage writes all its outputs or none
 (notmnist.plumbing.files.all_or_nothing). But DVC deletes a stage's outputs before it runs
 it, so under DVC a second line gives the command that brings the last committed params,
 model and metrics back (tools/restore.py), or says that a queued run left the workspace alone.
@@ -13,11 +14,24 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import unicodedata
 from pathlib import Path
 from typing import Callable
 
 from notmnist.plumbing.errors import UserError
 from notmnist.plumbing.files import all_or_nothing
+
+# What a terminal acts on or hides: controls (newline, ESC, the C1 CSI), format characters
+# (bidi overrides, zero-width), line and paragraph separators.
+HIDDEN = ("Cc", "Cf", "Zl", "Zp")
+
+
+def printable(text: str) -> str:
+    """`text` with each character a terminal would act on or hide written as a Python escape
+    (ESC as \\x1b, a newline as \\n, U+202E as \\u202e): file names are data, not commands."""
+    if text.isprintable():
+        return text
+    return "".join(c.encode("unicode_escape").decode() if unicodedata.category(c) in HIDDEN else c for c in text)
 
 
 def parser(doc: str | None) -> argparse.ArgumentParser:
@@ -35,11 +49,14 @@ def run(main: Callable[[argparse.Namespace], int | None], arguments: argparse.Ar
         code = main(args)
         sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
     except UserError as e:
-        print(f"error: {e}{hint}", file=sys.stderr)
+        print(f"error: {printable(str(e))}{hint}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
         print(f"interrupted; no output of this run was written{hint}", file=sys.stderr)
         sys.exit(130)
+    except MemoryError:  # every input is read under caps; this is a limit set too low, not a bug
+        print(f"error: out of memory; no output of this run was written{hint}", file=sys.stderr)
+        sys.exit(1)
     except BrokenPipeError:  # piped into a reader that stopped early (`| head`): not an error
         # Python's recipe: point stdout at devnull so the exit's flush cannot fail again
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -15,9 +15,10 @@ import errno
 import json
 import math
 import os
+import stat
 import tempfile
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, BinaryIO, Iterator
 
 import numpy as np
 
@@ -76,6 +77,83 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
     finally:
         if not kept:
             tmp.unlink(missing_ok=True)
+
+
+# --- reading untrusted paths -----------------------------------------------------------------
+
+
+class Unreadable(UserError):
+    """A path that is not read: `reason` says why ('kind: detail'); str(e) names the path too."""
+
+    def __init__(self, path: Path | str, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.reason = reason
+
+
+_KINDS = {
+    stat.S_IFDIR: "a folder",
+    stat.S_IFIFO: "a FIFO (named pipe)",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFLNK: "a link",
+}
+
+
+def _kind(mode: int) -> str:
+    return _KINDS.get(stat.S_IFMT(mode), "not a file")
+
+
+def open_regular(path: Path | str, *, follow_links: bool = True) -> BinaryIO:
+    """A regular file opened for reading, or Unreadable.
+
+    A FIFO would block forever, /dev/zero never ends and a socket cannot be read, so only a
+    regular file is opened; O_NONBLOCK makes the open itself return at once should the path
+    turn into a FIFO after the stat. Without follow_links, a link is refused, not followed.
+    """
+    try:
+        info = os.stat(path, follow_symlinks=follow_links)
+        if stat.S_ISLNK(info.st_mode):
+            raise Unreadable(path, "link: not followed")
+        if not stat.S_ISREG(info.st_mode):
+            raise Unreadable(path, f"not a regular file: {_kind(info.st_mode)}")
+        flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+        fd = os.open(path, flags | (0 if follow_links else getattr(os, "O_NOFOLLOW", 0)))
+        f = os.fdopen(fd, "rb")
+    except OSError as e:
+        raise Unreadable(path, f"unreadable: {e.strerror or e}") from None
+    opened = os.fstat(f.fileno())
+    if not stat.S_ISREG(opened.st_mode):
+        f.close()
+        raise Unreadable(path, f"not a regular file: {_kind(opened.st_mode)}")
+    return f
+
+
+def read_regular(path: Path | str, max_bytes: int, *, follow_links: bool = True) -> bytes:
+    """The bytes of a regular file (see open_regular) of at most max_bytes, or Unreadable."""
+    with open_regular(path, follow_links=follow_links) as f:
+        try:
+            size = os.fstat(f.fileno()).st_size
+            if size > max_bytes:
+                raise Unreadable(path, _too_large(size, max_bytes))
+            # read(n) allocates n bytes: ask for what stat promised, plus one to see the end; a
+            # file that holds more than it says (it grew, or /proc) is read on in bounded steps
+            data = f.read(size + 1)
+            if len(data) <= size:
+                return data
+            parts, total = [data], len(data)
+            while total <= max_bytes and (part := f.read(min(2**20, max_bytes + 1 - total))):
+                parts.append(part)
+                total += len(part)
+            if total > max_bytes:
+                raise Unreadable(path, _too_large(total, max_bytes, "at least "))
+            return b"".join(parts)
+        except OSError as e:
+            raise Unreadable(path, f"unreadable: {e.strerror or e}") from None
+
+
+def _too_large(size: int, cap: int, at_least: str = "") -> str:
+    return f"too large: {at_least}{size} bytes, over the cap of {cap}"
 
 
 def save_npy(path: Path | str, array: np.ndarray) -> None:

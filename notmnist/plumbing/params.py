@@ -3,28 +3,50 @@
 The library module that uses a section's knobs declares them with these checks (its
 PARAMS: key -> check); a stage reads the section with `load_section(name, PARAMS)`. Before
 any work the whole section is checked: an unknown key (a typo), a missing key or a bad
-value raises ParamError naming `section.key`, the value and what is allowed. params.yaml's
-comments say what each knob does.
+value raises ParamError naming `section.key`, the value (shortened) and what is allowed.
+params.yaml's comments say what each knob does.
+
+Any params.yaml is read in bounded time and memory, or refused in one line: the file must be
+a regular file of at most MAX_BYTES of UTF-8; its YAML events are counted and its nesting
+measured before anything is built (PyYAML's C parser where installed), and the document is
+refused when its aliases would expand it past MAX_VALUES values (a "billion laughs").
 """
 
 from __future__ import annotations
 
 import difflib
 import math
+import reprlib
 from pathlib import Path
 from typing import Any, Callable
 
 import yaml
 
 from notmnist.plumbing.errors import ParamError
+from notmnist.plumbing.files import Unreadable, read_regular
 
 PARAMS_FILE = Path("params.yaml")
+MAX_BYTES = 256 * 2**10  # params.yaml is a few KB
+MAX_DEPTH = 32  # sections hold knobs, a few hold lists
+MAX_VALUES = 20_000  # YAML events before aliases, and values after (params.yaml: a few hundred)
+LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml: 50x faster than pure Python
 
 Check = Callable[[str, Any], Any]
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother, _SHORT.maxlong = 2, 40, 40, 40
+
+
+def short(value: Any, limit: int = 60) -> str:
+    """repr(value) cut to about `limit` characters, never expanding more than a few levels of it."""
+    try:
+        text = _SHORT.repr(value)
+    except ValueError:  # an int past Python's digit limit
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _bad(name: str, value: Any, allowed: str) -> ParamError:
-    return ParamError(f"{name}: bad value {value!r}; allowed: {allowed}")
+    return ParamError(f"{name}: bad value {short(value)}; allowed: {allowed}")
 
 
 def number(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False, hi_open: bool = False) -> Check:
@@ -82,10 +104,10 @@ def boolean() -> Check:
     return check
 
 
-def text() -> Check:
+def text(max_length: int = 4096) -> Check:
     def check(name: str, value: Any) -> str:
-        if not isinstance(value, str) or not value:
-            raise _bad(name, value, "a non-empty string")
+        if not isinstance(value, str) or not value or len(value) > max_length:
+            raise _bad(name, value, f"a non-empty string of at most {max_length} characters")
         return value
 
     return check
@@ -141,11 +163,13 @@ def validate(section: str, values: Any, spec: dict[str, Check], across: Callable
     across(values); unknown, missing and bad keys raise ParamError naming `section.key`."""
     if not isinstance(values, dict):
         raise ParamError(f"{section}: must be a mapping of {', '.join(spec)}")
-    unknown = sorted(set(values) - set(spec))
+    unknown = sorted((key for key in values if key not in spec), key=str)
     if unknown:
-        close = difflib.get_close_matches(str(unknown[0]), spec, n=1, cutoff=0.5)
+        key = str(unknown[0])
+        close = difflib.get_close_matches(key, spec, n=1, cutoff=0.5) if len(key) < 100 else []
         hint = f" (did you mean {section}.{close[0]}?)" if close else ""
-        raise ParamError(f"{section}.{unknown[0]}: unknown parameter{hint}; allowed: {', '.join(sorted(spec))}")
+        name = key if len(key) <= 60 else short(key)
+        raise ParamError(f"{section}.{name}: unknown parameter{hint}; allowed: {', '.join(sorted(spec))}")
     missing = [key for key in spec if key not in values]
     if missing:
         raise ParamError(f"{section}.{missing[0]}: missing from params.yaml")
@@ -158,16 +182,74 @@ def validate(section: str, values: Any, spec: dict[str, Check], across: Callable
 def read_file(path: Path | str = PARAMS_FILE) -> dict:
     """All of params.yaml as a dict of sections."""
     path = Path(path)
+    if not path.exists():
+        raise ParamError(f"{path}: not found (run from the repository root)")
     try:
-        with path.open(encoding="utf-8") as f:
-            everything = yaml.safe_load(f) or {}
-    except FileNotFoundError:
-        raise ParamError(f"{path}: not found (run from the repository root)") from None
+        data = read_regular(path, MAX_BYTES)
+        text = data.decode("utf-8")
+    except Unreadable as e:
+        raise ParamError(str(e)) from None
+    except UnicodeDecodeError as e:
+        raise ParamError(f"{path}: not UTF-8 text (byte 0x{data[e.start]:02x} at offset {e.start})") from None
+    loader = LOADER(text)
+    try:
+        _check_events(text, path)
+        node = loader.get_single_node()
+        if node is None:
+            return {}
+        _check_expanded_size(node, path)
+        everything = loader.construct_document(node)
     except yaml.YAMLError as e:
-        raise ParamError(f"{path}: not valid YAML: {e}") from None
+        raise ParamError(f"{path}: not valid YAML: {' '.join(str(e).split())[:300]}") from None
+    except (ValueError, OverflowError, TypeError) as e:  # a value YAML parses but Python cannot build
+        raise ParamError(f"{path}: not valid YAML: {type(e).__name__}: {str(e)[:200]}") from None
+    finally:
+        loader.dispose()
     if not isinstance(everything, dict):
-        raise ParamError(f"{path}: must be a mapping of sections")
+        raise ParamError(f"{path}: must be a mapping of sections, not {type(everything).__name__}")
     return everything
+
+
+def _check_events(text: str, path: Path) -> None:
+    """Refuse a document with more than MAX_VALUES events or deeper than MAX_DEPTH, before
+    building it (the composer recurses once per level)."""
+    depth = 0
+    for count, event in enumerate(yaml.parse(text, Loader=LOADER)):
+        if count > MAX_VALUES:
+            raise ParamError(f"{path}: more than {MAX_VALUES} YAML values; params.yaml holds a few hundred")
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise ParamError(f"{path}: nested deeper than {MAX_DEPTH} levels")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
+def _check_expanded_size(root: yaml.Node, path: Path) -> None:
+    """Refuse a node graph whose aliases expand it past MAX_VALUES values, or that refers to
+    itself; each node is sized once, so this costs what the file's nodes cost."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    open_nodes: set[int] = set()
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in sizes:
+            continue
+        if not isinstance(node, yaml.CollectionNode):
+            sizes[id(node)] = 1
+            continue
+        children = [c for pair in node.value for c in pair] if isinstance(node, yaml.MappingNode) else node.value
+        if children_done:
+            open_nodes.discard(id(node))
+            sizes[id(node)] = 1 + sum(sizes[id(c)] for c in children)
+            if sizes[id(node)] > MAX_VALUES:
+                raise ParamError(f"{path}: its aliases expand it past {MAX_VALUES} values")
+        elif id(node) in open_nodes:
+            raise ParamError(f"{path}: an alias refers to a value that holds it")
+        else:
+            open_nodes.add(id(node))
+            stack.append((node, True))
+            stack.extend((c, False) for c in children if id(c) not in sizes)
 
 
 def load_section(
