@@ -1,0 +1,166 @@
+"""A person's picture of a letter brought to the notMNIST convention, the form the model knows.
+
+notMNIST glyphs are light on dark, cropped to the letter, which nearly fills the 28x28 box,
+roughly centred, its aspect kept (notmnist/data/synthetic.py draws the built-in data the same
+way). A photo or scan is usually dark on light, the letter anywhere on a larger canvas, with
+JPEG noise and uneven light. `to_notmnist` finds the letter by Otsu's threshold, crops to it,
+and redraws it in that form; `Glyph.warning` says when nothing letter-like was found.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+from notmnist.plumbing.contracts import SIZE
+
+# The letter's longer side in the 28x28 box: 22-28 pixels in the built-in data, nearly 28 in
+# notMNIST; benchmarks/predict_photos.py measures the choice on both.
+GLYPH_PX = 27
+# Pictures are searched at most this large: a letter that is a thirtieth of a photo still has
+# some 30 pixels, and the search stays fast on a 12-megapixel photo.
+WORK_PX = 1024
+# Fewer gray levels than this between ink and background: a blank picture, not a faint letter.
+MIN_CONTRAST = 32
+# Blots smaller than this share of the largest one are JPEG noise or dust, not part of the letter.
+MIN_PART = 0.05
+# The smallest blot a letter makes: a lone dark pixel, smoothed, covers 3x3; a letter, even in a
+# 28x28 box, covers many times that. With no larger blot nothing is left after cropping.
+MIN_INK_PX = 25
+# The brightest ink is taken at this percentile, so a few hot pixels do not set the white level.
+INK_PERCENTILE = 90
+
+BLANK = "blank image: no letter stands out from the background"
+NOTHING_LEFT = "no letter found: nothing is left after cropping to the ink"
+
+
+@dataclass(frozen=True)
+class Glyph:
+    """A 28x28 uint8 light-on-dark glyph; `warning` is None, or why the model may not know it."""
+
+    pixels: np.ndarray
+    warning: str | None = None
+
+
+def otsu_threshold(gray: np.ndarray) -> int:
+    """The gray level t that best splits `gray` (uint8) into two classes, <= t and > t.
+
+    Otsu's method: t maximises the between-class variance w0 w1 (mu0 - mu1)^2, computed for
+    every t at once from the cumulative histogram.
+    """
+    p = np.bincount(gray.ravel(), minlength=256) / gray.size
+    w0 = np.cumsum(p)
+    m0 = np.cumsum(p * np.arange(256))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        between = (m0[-1] * w0 - m0) ** 2 / (w0 * (1 - w0))
+    return int(np.argmax(np.nan_to_num(between[:-1], nan=-1.0)))
+
+
+def untilted(gray: np.ndarray) -> np.ndarray:
+    """`gray` with the tilt of its ground taken out: uneven light on paper is a slope across it.
+
+    The slope is a plane fitted to the border pixels (nearly all ground), fitted again without
+    those far from the first fit (a letter touching the border); the mean level stays.
+    """
+    height, width = gray.shape
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    xs -= (width - 1) / 2
+    ys -= (height - 1) / 2
+    border = np.zeros(gray.shape, bool)
+    border[[0, -1], :] = border[:, [0, -1]] = True
+    design = np.column_stack([np.ones(border.sum()), xs[border], ys[border]])
+    level = gray[border].astype(np.float64)
+    fit = np.linalg.lstsq(design, level, rcond=None)[0]
+    residual = np.abs(level - design @ fit)
+    close = residual <= 3 * np.median(residual) + 1
+    fit = np.linalg.lstsq(design[close], level[close], rcond=None)[0]
+    return np.clip(np.rint(gray - (fit[1] * xs + fit[2] * ys)), 0, 255).astype(np.uint8)
+
+
+def border(gray: np.ndarray) -> np.ndarray:
+    """The outermost pixels: nearly all ground on a canvas, mostly ground on a cropped glyph."""
+    return np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+
+
+def light_on_dark(smooth: np.ndarray) -> bool:
+    """True when the picture is already light ink on a dark ground: its border is nearer the
+    darkest level than the lightest."""
+    ground = float(np.median(border(smooth)))
+    return bool(ground - smooth.min() <= smooth.max() - ground)
+
+
+def ink_threshold(smooth: np.ndarray, ground: float) -> float:
+    """Otsu's threshold of a light-on-dark picture, unless it falls in the ground's own noise.
+
+    A small letter on a large picture is too few pixels to be one of Otsu's two classes, which
+    then split the ground; the level halfway from the ground to the brightest ink is used.
+    """
+    otsu, brightest = otsu_threshold(smooth), float(smooth.max())
+    return otsu if otsu >= ground + (brightest - ground) / 4 else (ground + brightest) / 2
+
+
+def ink_box(ink: np.ndarray) -> tuple[slice, slice] | None:
+    """The rows and columns holding the letter in a boolean ink mask, or None if there is none.
+
+    The letter is every connected blot at least MIN_PART of the largest one, so JPEG specks and
+    dust are left out while the separate parts of a letter (a dot, a broken stroke) are kept.
+    """
+    labels, n = ndimage.label(ink)
+    if n == 0:
+        return None
+    sizes = np.bincount(labels.ravel())[1:]
+    if sizes.max() < MIN_INK_PX:
+        return None
+    keep = np.flatnonzero(sizes >= MIN_PART * sizes.max()) + 1
+    rows, cols = np.nonzero(np.isin(labels, keep))
+    return slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1)
+
+
+def centred(crop: np.ndarray) -> np.ndarray:
+    """The crop scaled so its longer side is GLYPH_PX, aspect kept, centred on a black 28x28."""
+    height, width = crop.shape
+    scale = GLYPH_PX / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    out = Image.new("L", (SIZE, SIZE), 0)
+    corner = ((SIZE - size[0]) // 2, (SIZE - size[1]) // 2)
+    out.paste(Image.fromarray(crop).resize(size, Image.Resampling.LANCZOS), corner)
+    return np.asarray(out)
+
+
+def working_copy(gray: np.ndarray) -> np.ndarray:
+    """`gray` shrunk (area average) so its longer side is at most WORK_PX."""
+    if max(gray.shape) <= WORK_PX:
+        return gray
+    im = Image.fromarray(gray)
+    im.thumbnail((WORK_PX, WORK_PX), Image.Resampling.BOX)
+    return np.asarray(im)
+
+
+def to_notmnist(gray: np.ndarray) -> Glyph:
+    """A gray picture (uint8, any size) of one letter as a notMNIST glyph.
+
+    Steps: the ground's tilt taken out, polarity (ink made light), Otsu's threshold on a
+    lightly smoothed copy (so JPEG noise does not split the classes), the box of the letter's
+    blots, levels stretched so the ground is 0 and the ink 255, and the crop centred with its
+    longer side GLYPH_PX. A picture without a letter in it (too little contrast, or no blot
+    left) comes back resized as it is, with a warning.
+    """
+    gray = untilted(working_copy(np.asarray(gray, dtype=np.uint8)))
+    smooth = np.rint(ndimage.gaussian_filter(gray.astype(np.float32), 1.0)).astype(np.uint8)
+    if int(smooth.max()) - int(smooth.min()) < MIN_CONTRAST:
+        return Glyph(centred(gray), BLANK)
+    if not light_on_dark(smooth):
+        gray, smooth = 255 - gray, 255 - smooth
+    ink = smooth > ink_threshold(smooth, float(np.median(border(smooth))))
+    ground_level = float(np.median(smooth[~ink])) if (~ink).any() else 0.0
+    ink_level = float(np.percentile(smooth[ink], INK_PERCENTILE)) if ink.any() else ground_level
+    if ink_level - ground_level < MIN_CONTRAST:
+        return Glyph(centred(gray), BLANK)
+    box = ink_box(ink)
+    if box is None:
+        return Glyph(centred(gray), NOTHING_LEFT)
+    stretched = (gray[box].astype(np.float32) - ground_level) * (255 / (ink_level - ground_level))
+    return Glyph(centred(np.clip(np.rint(stretched), 0, 255).astype(np.uint8)))
