@@ -80,3 +80,18 @@ def test_specks_beside_a_letter_are_left_out_of_the_crop():
     speckled = letter.copy()
     speckled[[5, 290, 250], [5, 20, 390]] = 30
     assert np.array_equal(to_notmnist(speckled).pixels, to_notmnist(letter).pixels)
+
+
+@given(st.integers(1, 60), st.integers(1, 60), st.integers(0, 2**32 - 1), st.sampled_from(["noise", "flat", "bars"]))
+@settings(max_examples=60, deadline=None)
+def test_any_picture_becomes_a_28x28_glyph_or_a_warned_one_never_an_error(height, width, seed, kind):
+    rng = np.random.default_rng(seed)
+    if kind == "noise":
+        pixels = rng.integers(0, 256, (height, width))
+    elif kind == "flat":
+        pixels = np.full((height, width), rng.integers(0, 256))
+    else:
+        pixels = np.where(rng.random((height, 1)) < 0.3, 20, 230) + np.zeros((1, width), int)
+    glyph = to_notmnist(pixels.astype(np.uint8))
+    assert glyph.pixels.shape == (28, 28) and glyph.pixels.dtype == np.uint8
+    assert glyph.warning is None or glyph.warning.split(":")[0] in ("blank image", "no letter found")
