@@ -125,7 +125,7 @@ def test_command_line_needs_nothing_but_the_model_file(toy, tmp_path_factory):
     os.replace(toy["root"] / "models/model.npz", bare / "models/model.npz")
     save_pngs(bare / "in", toy["images"], [0, 1])
     (bare / "in/broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
-    result = run_tool(bare, "predict", "in")
+    result = run_tool(bare, "predict", "in", "--as-is")  # the toy images are in notMNIST form
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.splitlines()) == 2
     assert result.stderr.count("\n") == 1 and "broken.png: cannot predict" in result.stderr
@@ -135,7 +135,7 @@ def test_output_piped_into_head_ends_quietly(toy):
     # more output than a pipe holds, so predict is still writing when `head` stops reading
     root = toy["root"]
     paths = save_pngs(root / "pngs", toy["images"], toy["test_rows"]) * 3
-    result = run(root, "bash", "-c", f"python -m tools.predict --json {shlex.join(map(str, paths))} | head -1")
+    result = run(root, "bash", "-c", f"python -m tools.predict --json --as-is {shlex.join(map(str, paths))} | head -1")
     assert json.loads(result.stdout)["path"] == str(paths[0]), result.stderr
     assert result.stderr == ""
 
