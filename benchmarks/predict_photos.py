@@ -1,20 +1,23 @@
 """predict on letters as a person photographs or scans them, against the same glyphs in notMNIST form.
 
-    python -m benchmarks.predict_photos [--model models/model.npz] [--fonts Liberation] [--per-font 2]
+    python -m benchmarks.predict_photos [--root .] [--fonts Liberation] [--per-font 2]
 
 Letters A-J are drawn in fonts outside the training data (the built-in data use DejaVu and
 Pillow's font; Liberation comes with Chromium). Each is drawn twice:
 - photo-like: dark on a light, unevenly lit ground, at a random size and place on a larger
   canvas, blurred a little, with sensor noise, saved as JPEG;
 - notMNIST form: the same glyph cropped to its box, white on black, fitted into 28x28 (PNG).
-Both go through tools.predict's own code, with its preprocessing and with --as-is. The table
-shows the accuracy of each, with its 95% Wilson interval, and how many images were warned
-about. Seeded: the same fonts and seed give the same images.
+Both go through tools.predict's own code, with its preprocessing and with --as-is, and so do
+the test images of the pipeline run in --root (its models/model.npz and the test split of its
+data/ingested images), which are in the form the model knows: the cost of the preprocessing
+on them. The table shows the accuracy of each, with its 95% Wilson interval, and how many
+images were warned about. Seeded: the same fonts and seed give the same images.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from io import BytesIO
 from pathlib import Path
 
@@ -89,6 +92,18 @@ def pictures(fonts: list[str], per_font: int, seed: int) -> tuple[list[bytes], l
     return photos, forms, letters
 
 
+def test_images(root: Path) -> tuple[list[bytes], list[str]] | None:
+    """The run's test images as PNGs and their letters, or None if the run has none."""
+    images, index = root / contracts.INGESTED / "images.npy", root / contracts.NORMALIZED / "test_index.npy"
+    if not (images.exists() and index.exists()):
+        return None
+    rows = np.load(index, allow_pickle=False)
+    labels = np.load(root / contracts.INGESTED / "labels.npy", allow_pickle=False)[rows]
+    classes = json.loads((root / contracts.INGESTED / "classes.json").read_text())
+    pixels = np.load(images, mmap_mode="r", allow_pickle=False)
+    return [encoded(np.asarray(pixels[i]), "PNG") for i in rows], [classes[k] for k in labels]
+
+
 def scored(images: list[bytes], letters: list[str], model, as_is: bool) -> tuple[float, tuple[float, float], int]:
     """(accuracy, its 95% interval, images warned about) of predict on `images`."""
     results = predict_batch([(str(i), data, None) for i, data in enumerate(images)], model, as_is=as_is)
@@ -99,7 +114,7 @@ def scored(images: list[bytes], letters: list[str], model, as_is: bool) -> tuple
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", type=Path, default=contracts.MODEL, help="model file (default: %(default)s)")
+    parser.add_argument("--root", type=Path, default=Path("."), help="a pipeline run's folder (default: here)")
     parser.add_argument("--fonts", default="Liberation", help="font family outside the training data")
     parser.add_argument("--per-font", type=int, default=2, help="photo-like draws per font and letter")
     parser.add_argument("--seed", type=int, default=0)
@@ -107,14 +122,20 @@ def main() -> None:
     fonts = [f for f in find_fonts(args.fonts) if "dejavu" not in f.lower()]
     if not fonts:
         raise SystemExit(f"no {args.fonts} fonts in the system font folders (Debian: apt-get install fonts-liberation)")
-    model = load_model(args.model)
+    model = load_model(args.root / contracts.MODEL)
     photos, forms, letters = pictures(fonts, args.per_font, args.seed)
-    print(f"{len(letters)} letters, {len(fonts)} {args.fonts} fonts, model {args.model}\n")
+    sets = [
+        (f"photo-like (JPEG, dark on light, on a canvas), {len(letters)}", photos, letters),
+        (f"notMNIST form, the same {len(letters)}", forms, letters),
+    ]
+    if tests := test_images(args.root):
+        sets.append((f"the run's own test images, {len(tests[0])}", *tests))
+    print(f"{len(fonts)} {args.fonts} fonts; model {args.root / contracts.MODEL}\n")
     print("| pictures | predict | accuracy | 95% CI | warned |")
     print("|---|---|---|---|---|")
-    for kind, images in [("photo-like (JPEG, dark on light, on a canvas)", photos), ("notMNIST form", forms)]:
+    for kind, images, truth in sets:
         for mode, as_is in [("default", False), ("--as-is", True)]:
-            accuracy, (low, high), warned = scored(images, letters, model, as_is)
+            accuracy, (low, high), warned = scored(images, truth, model, as_is)
             print(f"| {kind} | {mode} | {accuracy:.1%} | {low:.1%}-{high:.1%} | {warned} |")
 
 

@@ -5,7 +5,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from notmnist.data.glyphs import GLYPH_PX, otsu_threshold, to_notmnist, untilted
+from notmnist.data.glyphs import GLYPH_PX, otsu_threshold, smoothed, to_notmnist, untilted
 
 
 def bar_letter(height: int = 300, width: int = 400, ground: float = 220.0, ink: float = 30.0) -> np.ndarray:
@@ -38,6 +38,13 @@ def test_a_dark_letter_on_a_light_canvas_becomes_a_light_letter_filling_a_dark_b
     assert glyph.pixels[0, 0] == 0 and glyph.pixels.max() == 255
 
 
+def test_a_bold_light_glyph_filling_its_box_is_not_inverted():
+    bold = np.full((28, 28), 10, np.uint8)  # a bold white H: most of the box and its border is ink
+    bold[:, :10] = bold[:, 18:] = bold[11:17, 10:18] = 230
+    glyph = to_notmnist(bold)
+    assert glyph.pixels[14, 5] > 128 and glyph.pixels[3, 14] < 128
+
+
 def test_a_light_letter_on_dark_is_not_inverted():
     dark_on_light = to_notmnist(bar_letter())
     light_on_dark = to_notmnist(255 - bar_letter())
@@ -54,10 +61,17 @@ def test_uneven_light_and_jpeg_like_noise_do_not_move_the_crop():
     assert np.abs(np.subtract(ink_box(glyph.pixels), ink_box(clean.pixels))).max() <= 1
 
 
-def test_the_tilt_of_the_ground_is_taken_out():
-    ramp = np.clip(100 + np.linspace(0, 80, 200)[None, :] + np.zeros((150, 1)), 0, 255).astype(np.uint8)
-    flat = untilted(ramp)
-    assert flat.max() - flat.min() <= 2 and abs(flat.mean() - ramp.mean()) <= 2
+def test_the_tilt_of_the_ground_is_taken_out_and_a_glyph_filling_its_box_left_alone():
+    ramp = 20 + np.linspace(0, 80, 200)[None, :] + np.zeros((150, 1))
+    ramp[50:100, 90:110] = 240  # a light letter on the dark, unevenly lit ground
+    ramp = ramp.astype(np.uint8)
+    flat = untilted(ramp, smoothed(ramp))
+    ground = np.ones(ramp.shape, bool)
+    ground[50:100, 90:110] = False
+    assert np.ptp(flat[ground]) <= 2 and abs(flat[ground].mean() - ramp[ground].mean()) <= 2
+    bold = np.full((28, 28), 230, np.uint8)
+    bold[8:20, 8:20] = 10  # the dark counter of a bold light glyph: most of the border is ink
+    assert untilted(bold, smoothed(bold)) is bold
 
 
 def test_a_blank_picture_is_warned_about_even_with_noise_and_uneven_light():

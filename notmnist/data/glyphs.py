@@ -30,6 +30,8 @@ MIN_PART = 0.05
 # The smallest blot a letter makes: a lone dark pixel, smoothed, covers 3x3; a letter, even in a
 # 28x28 box, covers many times that. With no larger blot nothing is left after cropping.
 MIN_INK_PX = 25
+# At least this share of the border lighter than halfway: a light page around the letter.
+LIGHT_BORDER = 0.9
 # The brightest ink is taken at this percentile, so a few hot pixels do not set the white level.
 INK_PERCENTILE = 90
 
@@ -59,25 +61,36 @@ def otsu_threshold(gray: np.ndarray) -> int:
     return int(np.argmax(np.nan_to_num(between[:-1], nan=-1.0)))
 
 
-def untilted(gray: np.ndarray) -> np.ndarray:
-    """`gray` with the tilt of its ground taken out: uneven light on paper is a slope across it.
+def untilted(gray: np.ndarray, smooth: np.ndarray) -> np.ndarray:
+    """`gray`, light ink on a dark ground, with the tilt of its ground taken out: uneven light
+    on a page is a slope across it.
 
-    The slope is a plane fitted to the border pixels (nearly all ground), fitted again without
-    those far from the first fit (a letter touching the border); the mean level stays.
+    The slope is a plane fitted to the border pixels on the ground's side of halfway (`smooth`
+    is `gray` smoothed), fitted again without those far from the first fit; the mean level
+    stays. A picture whose border is less than half ground, a glyph that fills its box, has no
+    page to level and comes back as it is.
     """
+    edge = np.zeros(gray.shape, bool)
+    edge[[0, -1], :] = edge[:, [0, -1]] = True
+    ground = edge & (smooth <= (float(smooth.min()) + float(smooth.max())) / 2)
+    if ground.sum() < edge.sum() / 2:
+        return gray
     height, width = gray.shape
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
     xs -= (width - 1) / 2
     ys -= (height - 1) / 2
-    border = np.zeros(gray.shape, bool)
-    border[[0, -1], :] = border[:, [0, -1]] = True
-    design = np.column_stack([np.ones(border.sum()), xs[border], ys[border]])
-    level = gray[border].astype(np.float64)
+    design = np.column_stack([np.ones(ground.sum()), xs[ground], ys[ground]])
+    level = gray[ground].astype(np.float64)
     fit = np.linalg.lstsq(design, level, rcond=None)[0]
     residual = np.abs(level - design @ fit)
     close = residual <= 3 * np.median(residual) + 1
     fit = np.linalg.lstsq(design[close], level[close], rcond=None)[0]
     return np.clip(np.rint(gray - (fit[1] * xs + fit[2] * ys)), 0, 255).astype(np.uint8)
+
+
+def smoothed(gray: np.ndarray) -> np.ndarray:
+    """`gray` blurred a little (Gaussian, 1 pixel), so JPEG noise does not split the classes."""
+    return np.rint(ndimage.gaussian_filter(gray.astype(np.float32), 1.0)).astype(np.uint8)
 
 
 def border(gray: np.ndarray) -> np.ndarray:
@@ -86,20 +99,30 @@ def border(gray: np.ndarray) -> np.ndarray:
 
 
 def light_on_dark(smooth: np.ndarray) -> bool:
-    """True when the picture is already light ink on a dark ground: its border is nearer the
-    darkest level than the lightest."""
-    ground = float(np.median(border(smooth)))
-    return bool(ground - smooth.min() <= smooth.max() - ground)
+    """False only for dark ink on a light ground: nearly all the border (LIGHT_BORDER) is
+    lighter than halfway between the darkest and the lightest level.
 
-
-def ink_threshold(smooth: np.ndarray, ground: float) -> float:
-    """Otsu's threshold of a light-on-dark picture, unless it falls in the ground's own noise.
-
-    A small letter on a large picture is too few pixels to be one of Otsu's two classes, which
-    then split the ground; the level halfway from the ground to the brightest ink is used.
+    A page surrounds its letter, so its border is all ground; a notMNIST glyph fills its box,
+    so a bold one has much of its border in ink, and is left as it is. Halfway, not Otsu's
+    threshold, as Otsu splits the ground's noise when the letter is small.
     """
-    otsu, brightest = otsu_threshold(smooth), float(smooth.max())
-    return otsu if otsu >= ground + (brightest - ground) / 4 else (ground + brightest) / 2
+    halfway = (float(smooth.min()) + float(smooth.max())) / 2
+    return bool(np.mean(border(smooth) > halfway) < LIGHT_BORDER)
+
+
+def ink_threshold(smooth: np.ndarray) -> float:
+    """Otsu's threshold of a light-on-dark picture, unless its two classes lie closer than a
+    quarter of the picture's range apart.
+
+    Then Otsu has split the ground's noise, as a small letter on a large picture is too few
+    pixels to be a class, and the level halfway from the ground (the median) to the brightest
+    ink is used.
+    """
+    otsu, darkest, brightest = otsu_threshold(smooth), float(smooth.min()), float(smooth.max())
+    dark, light = smooth[smooth <= otsu], smooth[smooth > otsu]
+    if light.size and dark.size and light.mean() - dark.mean() >= (brightest - darkest) / 4:
+        return otsu
+    return (float(np.median(smooth)) + brightest) / 2
 
 
 def ink_box(ink: np.ndarray) -> tuple[slice, slice] | None:
@@ -142,19 +165,20 @@ def working_copy(gray: np.ndarray) -> np.ndarray:
 def to_notmnist(gray: np.ndarray) -> Glyph:
     """A gray picture (uint8, any size) of one letter as a notMNIST glyph.
 
-    Steps: the ground's tilt taken out, polarity (ink made light), Otsu's threshold on a
+    Steps: polarity (ink made light), the ground's tilt taken out, Otsu's threshold on a
     lightly smoothed copy (so JPEG noise does not split the classes), the box of the letter's
     blots, levels stretched so the ground is 0 and the ink 255, and the crop centred with its
     longer side GLYPH_PX. A picture without a letter in it (too little contrast, or no blot
     left) comes back resized as it is, with a warning.
     """
-    gray = untilted(working_copy(np.asarray(gray, dtype=np.uint8)))
-    smooth = np.rint(ndimage.gaussian_filter(gray.astype(np.float32), 1.0)).astype(np.uint8)
+    gray = working_copy(np.asarray(gray, dtype=np.uint8))
+    if not light_on_dark(smoothed(gray)):
+        gray = 255 - gray
+    gray = untilted(gray, smoothed(gray))
+    smooth = smoothed(gray)
     if int(smooth.max()) - int(smooth.min()) < MIN_CONTRAST:
         return Glyph(centred(gray), BLANK)
-    if not light_on_dark(smooth):
-        gray, smooth = 255 - gray, 255 - smooth
-    ink = smooth > ink_threshold(smooth, float(np.median(border(smooth))))
+    ink = smooth > ink_threshold(smooth)
     ground_level = float(np.median(smooth[~ink])) if (~ink).any() else 0.0
     ink_level = float(np.percentile(smooth[ink], INK_PERCENTILE)) if ink.any() else ground_level
     if ink_level - ground_level < MIN_CONTRAST:
