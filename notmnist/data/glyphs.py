@@ -125,11 +125,14 @@ def ink_threshold(smooth: np.ndarray) -> float:
     return (float(np.median(smooth)) + brightest) / 2
 
 
-def ink_box(ink: np.ndarray) -> tuple[slice, slice] | None:
-    """The rows and columns holding the letter in a boolean ink mask, or None if there is none.
+def ink_box(ink: np.ndarray, sharp: np.ndarray) -> tuple[slice, slice] | None:
+    """The rows and columns holding the letter, or None if there is none.
 
-    The letter is every connected blot at least MIN_PART of the largest one, so JPEG specks and
-    dust are left out while the separate parts of a letter (a dot, a broken stroke) are kept.
+    `ink` is the smoothed picture's ink mask: its letter is every connected blot at least
+    MIN_PART of the largest one, so JPEG specks and dust are left out while the separate parts
+    of a letter (a dot, a broken stroke) are kept. The box is that of the unsmoothed picture's
+    ink (`sharp`) within those blots, since smoothing spreads the ink by a pixel, which for a
+    small letter is a large part of its size.
     """
     labels, n = ndimage.label(ink)
     if n == 0:
@@ -137,8 +140,8 @@ def ink_box(ink: np.ndarray) -> tuple[slice, slice] | None:
     sizes = np.bincount(labels.ravel())[1:]
     if sizes.max() < MIN_INK_PX:
         return None
-    keep = np.flatnonzero(sizes >= MIN_PART * sizes.max()) + 1
-    rows, cols = np.nonzero(np.isin(labels, keep))
+    letter = np.isin(labels, np.flatnonzero(sizes >= MIN_PART * sizes.max()) + 1)
+    rows, cols = np.nonzero(letter & sharp if (letter & sharp).any() else letter)
     return slice(rows.min(), rows.max() + 1), slice(cols.min(), cols.max() + 1)
 
 
@@ -178,12 +181,13 @@ def to_notmnist(gray: np.ndarray) -> Glyph:
     smooth = smoothed(gray)
     if int(smooth.max()) - int(smooth.min()) < MIN_CONTRAST:
         return Glyph(centred(gray), BLANK)
-    ink = smooth > ink_threshold(smooth)
+    threshold = ink_threshold(smooth)
+    ink = smooth > threshold
     ground_level = float(np.median(smooth[~ink])) if (~ink).any() else 0.0
     ink_level = float(np.percentile(smooth[ink], INK_PERCENTILE)) if ink.any() else ground_level
     if ink_level - ground_level < MIN_CONTRAST:
         return Glyph(centred(gray), BLANK)
-    box = ink_box(ink)
+    box = ink_box(ink, gray > threshold)
     if box is None:
         return Glyph(centred(gray), NOTHING_LEFT)
     stretched = (gray[box].astype(np.float32) - ground_level) * (255 / (ink_level - ground_level))
