@@ -5,7 +5,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from notmnist.data.glyphs import GLYPH_PX, otsu_threshold, smoothed, to_notmnist, untilted
+from notmnist.data.glyphs import GLYPH_PX, ink_threshold, otsu_threshold, smoothed, to_notmnist, untilted
 
 
 def bar_letter(height: int = 300, width: int = 400, ground: float = 220.0, ink: float = 30.0) -> np.ndarray:
@@ -109,3 +109,22 @@ def test_any_picture_becomes_a_28x28_glyph_or_a_warned_one_never_an_error(height
     glyph = to_notmnist(pixels.astype(np.uint8))
     assert glyph.pixels.shape == (28, 28) and glyph.pixels.dtype == np.uint8
     assert glyph.warning is None or glyph.warning.split(":")[0] in ("blank image", "no letter found")
+
+
+def test_a_small_letter_on_a_large_noisy_page_is_found():
+    rng = np.random.default_rng(3)
+    page = np.clip(215 + rng.normal(0, 5, (400, 600)), 0, 255)
+    page[200:216, 300:304] = page[212:216, 300:310] = 30  # an 'L' 16 pixels tall
+    glyph = to_notmnist(page.astype(np.uint8))
+    assert glyph.warning is None
+    top, bottom, left, right = ink_box(glyph.pixels)
+    assert bottom - top + 1 >= GLYPH_PX - 1 and 14 <= right - left + 1 <= 20  # the L's 10:16 shape, filling the box
+
+
+def test_when_the_ink_is_too_few_pixels_for_otsu_the_threshold_is_halfway_to_it():
+    rng = np.random.default_rng(4)
+    ground = np.clip(40 + rng.normal(0, 6, (400, 600)), 0, 255)
+    ground[100:104, 100:105] = 220  # 20 pixels of ink among 240,000
+    pixels = np.rint(ground).astype(np.uint8)
+    assert otsu_threshold(pixels) < 60  # Otsu splits the ground's noise
+    assert 100 < ink_threshold(pixels) < 200
