@@ -94,7 +94,7 @@ def smoothed(gray: np.ndarray) -> np.ndarray:
 
 
 def border(gray: np.ndarray) -> np.ndarray:
-    """The outermost pixels: nearly all ground on a canvas, mostly ground on a cropped glyph."""
+    """The outermost pixels: ground around a letter on a page, much of it ink on a bold glyph."""
     return np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
 
 
