@@ -1,5 +1,7 @@
-"""tools.compare: McNemar's exact test on the committed predictions of two git revisions."""
+"""tools.compare: McNemar's exact test on the committed predictions of two git revisions or
+experiments, named as `git log` and `dvc exp show` name them."""
 
+import json
 import math
 import os
 
@@ -8,7 +10,17 @@ import pandas as pd
 import pytest
 
 from notmnist.plumbing.errors import UserError
-from tests.helpers import commit, error_line, git, run_tool
+from tests.helpers import (
+    commit,
+    copy_repository,
+    dvc,
+    error_line,
+    git,
+    read_params,
+    run_tool,
+    with_overrides,
+    write_params,
+)
 from tools import compare
 
 
@@ -103,7 +115,9 @@ def test_unknown_revision_or_one_without_predictions_is_a_clear_error(repo, rev,
 def test_command_line_errors_are_one_line_with_exit_code_2(repo):
     result = run_tool(repo, "compare", "nope")
     assert result.returncode == 2
-    assert result.stderr == "error: nope: unknown git revision (try `git log --oneline`)\n"
+    assert result.stderr == (
+        "error: nope: unknown git revision or experiment (try `git log --oneline` or `dvc exp show`)\n"
+    )
 
 
 def test_outside_a_git_repository_is_a_clear_error(tmp_path, monkeypatch):
@@ -128,3 +142,51 @@ def test_a_fifo_in_place_of_the_predictions_is_refused_not_read(repo):
     (repo / "metrics/predictions.csv").unlink()
     os.mkfifo(repo / "metrics/predictions.csv")
     assert "not a regular file" in error_line(run_tool(repo, "compare", "HEAD"))
+
+
+def test_an_experiment_is_found_by_its_name_under_refs_exps(repo):
+    baseline = git(repo, "rev-parse", "HEAD~1").stdout.strip()
+    git(repo, "update-ref", f"refs/exps/{baseline[:2]}/{baseline[2:]}/fated-kyat", "HEAD~1")
+    by_name = run_tool(repo, "compare", "fated-kyat", "HEAD", check=True).stdout
+    assert "fated-kyat  accuracy 0.8750" in by_name and "+20 of 1000 test images" in by_name
+
+
+def test_a_name_two_experiments_share_is_refused_naming_both_refs(repo):
+    for rev in ("HEAD", "HEAD~1"):
+        baseline = git(repo, "rev-parse", rev).stdout.strip()
+        git(repo, "update-ref", f"refs/exps/{baseline[:2]}/{baseline[2:]}/twin", rev)
+    message = error_line(run_tool(repo, "compare", "twin"))
+    assert "twin: 2 experiments have this name" in message and message.count("refs/exps/") == 2
+
+
+def without(text: str, label: str) -> str:
+    """The report with a revision's label taken out and runs of spaces made one."""
+    return " ".join(text.replace(label, "REV").split())
+
+
+@pytest.mark.slow
+def test_names_and_short_hashes_from_dvc_exp_show_are_compared_after_a_real_exp_run(tmp_path):
+    copy_repository(tmp_path)
+    tiny = {
+        "ingest": {"source": "data/raw/synthetic"},
+        "synthesize": {"per_class": 30},
+        "minibatch": {"batch_size": 32, "epochs": 3},
+        "objective": {"lbfgs_max_iter": 30},
+        "sweep": {"rates": [0.01, 0.1], "subsample": 100},
+    }
+    write_params(tmp_path, with_overrides(read_params(tmp_path), tiny))
+    git(tmp_path, "init", "-q")
+    dvc(tmp_path, "repro")
+    commit(tmp_path, "tiny pipeline reproduced")
+    dvc(tmp_path, "exp", "run", "-S", "train.learning_rate=0.0001")  # a barely trained model, named by DVC
+    shown = json.loads(dvc(tmp_path, "exp", "show", "--json").stdout)  # the workspace and the baseline
+    [experiment] = [e for baseline in shown for e in baseline.get("experiments") or []]
+    name, short = experiment["name"], experiment["revs"][0]["rev"][:7]
+    by_name = run_tool(tmp_path, "compare", "HEAD", name, check=True).stdout
+    by_hash = run_tool(tmp_path, "compare", "HEAD", short, check=True).stdout
+    assert f"{name}  accuracy" in by_name
+    assert without(by_name, name) == without(by_hash, short)
+    git(tmp_path, "checkout", "-q", "--", ".")  # the workspace back to the baseline's results
+    dvc(tmp_path, "checkout", "-q")
+    from_workspace = run_tool(tmp_path, "compare", name, check=True).stdout
+    assert without(from_workspace, name).startswith("REV accuracy") and "workspace" in from_workspace

@@ -6,14 +6,18 @@ it (same params, `dvc status` clean), so the tests also hold in any order.
 
 import concurrent.futures
 import hashlib
+import html
 import json
+import math
 import os
+import re
 import shlex
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -38,10 +42,8 @@ TINY = {
     "ingest": {"source": "data/raw/synthetic"},  # the built-in data, whatever this repository reads
     "synthesize": {"per_class": 30},
     "minibatch": {"batch_size": 32, "epochs": 5},
-    "objective": {
-        "lbfgs_max_iter": 500
-    },  # L-BFGS converges: a capped run is not the optimum, and moves with float noise
-    "sweep": {"rates": [0.001, 0.01, 0.1, 1.0], "subsample": 100},
+    "objective": {"lbfgs_max_iter": 500},  # converged: a capped L-BFGS is no optimum, and moves with noise
+    "sweep": {"rates": [0.001, 0.01, 0.1, 1.0, 1000.0], "subsample": 100},  # 1000: every optimizer diverges
 }
 UP_TO_DATE = "Data and pipelines are up to date."
 
@@ -467,19 +469,89 @@ def rendered_offline(page: Path, scratch: Path) -> str:
     ).stdout
 
 
+def drawn_charts(page: Path, scratch: Path) -> dict[str, dict]:
+    """What every chart of a `dvc plots` page drew, by its element id: the colour scale, axes
+    (title, labels with their boxes), legends (title, labels, symbols) and named marks, as
+    tests/chart_probe.js reads them from the Vega views in headless Chromium."""
+    head, end, rest = page.read_text().rpartition("</head>")
+    probe = (Path(__file__).parent / "chart_probe.js").read_text()
+    probed = page.with_name("probed.html")
+    probed.write_text(f"{head}<script>{probe}</script>\n{end}{rest}")
+    found = re.search(r'<pre id="chart-probe">(.*?)</pre>', rendered_offline(probed, scratch), re.S)
+    assert found, "the charts did not finish drawing"
+    return {chart["element"].lstrip("#"): chart for chart in json.loads(html.unescape(found.group(1)))}
+
+
+def spread(labels: list[dict], axis: int) -> float:
+    """How far the label boxes' centres spread along x (axis 0) or y (axis 1)."""
+    centres = [(label["box"][axis] + label["box"][axis + 2]) / 2 for label in labels]
+    return max(centres) - min(centres)
+
+
+def overlapping(labels: list[dict]) -> list[tuple[str, str]]:
+    shown = [label for label in labels if label["text"]]
+    return [
+        (a["text"], b["text"])
+        for i, a in enumerate(shown)
+        for b in shown[i + 1 :]
+        if a["box"][0] < b["box"][2]
+        and b["box"][0] < a["box"][2]
+        and a["box"][1] < b["box"][3]
+        and b["box"][1] < a["box"][3]
+    ]
+
+
 @pytest.mark.parametrize("command", [["plots", "show"], ["plots", "diff", "HEAD"]])
-def test_every_chart_draws_offline_in_a_real_browser(pipeline, tmp_path, command):
+def test_every_chart_draws_offline_in_a_real_browser_and_the_charts_agree(pipeline, tmp_path, command):
     out = tmp_path / "plots"
     dvc(pipeline, *command, "-o", str(out))
-    html = (out / "index.html").read_text()
-    assert "<script src=" not in html  # the chart libraries are inline, nothing is fetched
-    charts = html.count("vegaEmbed(")
+    page = (out / "index.html").read_text()
+    assert "<script src=" not in page  # the chart libraries are inline, nothing is fetched
+    charts = page.count("vegaEmbed(")
     assert charts == len(
         [p for p in yaml.safe_load((pipeline / "dvc.yaml").read_text())["plots"] if isinstance(p, dict)]
     )
     dom = rendered_offline(out / "index.html", tmp_path)
     assert dom.count('class="vega-embed') == charts and dom.count("<canvas") == charts
     assert dom.count("<img") >= 3  # the three PNG pictures
+
+    drawn = drawn_charts(out / "index.html", tmp_path)
+    revisions = 2 if command[1] == "diff" else 1
+    sweep, comparison = drawn["metrics_sweep_csv"], drawn["metrics_optimizer_curves_csv"]
+    # one colour per optimizer, the same in both charts, in the same legend order
+    optimizers = read_params(pipeline)["sweep"]["optimizers"]
+    assert sweep["color"]["domain"] == comparison["color"]["domain"] == optimizers
+    assert sweep["color"]["range"] == comparison["color"]["range"]
+    legends = [next(g for g in chart["legends"] if g["title"] == "optimizer") for chart in (sweep, comparison)]
+    assert legends[0]["labels"] == legends[1]["labels"] == optimizers
+    assert legends[0]["symbols"] == legends[1]["symbols"]
+    # every diverged run marked with an x, each in its own place
+    table = pd.read_csv(pipeline / "metrics/sweep.csv")
+    marked = sweep["marks"]["diverged_marks"]
+    assert len(marked) == revisions * int(table["diverged"].sum()) > 0
+    assert {m["shape"] for m in marked} == {"M-1,-1L1,1M-1,1L1,-1"}
+    assert len({(m["x"], m["y"]) for m in marked}) == len(marked)
+    # log axes labelled at powers of ten only; no axis with labels on top of each other
+    log_axes = {"learning_rate", "validation loss (nats)", "validation loss minus the optimum's (nats)"}
+    for chart in drawn.values():
+        for axis in chart["axes"]:
+            assert not overlapping(axis["labels"]), (chart["element"], axis["title"])
+            if axis["title"] in log_axes:
+                values = [float(label["text"]) for label in axis["labels"] if label["text"]]
+                assert len(values) >= 2 and all(math.log10(v) == round(math.log10(v)) for v in values), values
+    # the comparison chart spreads the optimizers apart: the gap spans powers of ten
+    gap_axis = next(a for a in comparison["axes"] if a["title"] in log_axes)
+    assert sum(1 for label in gap_axis["labels"] if label["text"]) >= 2
+    # revisions told apart in every legend of them
+    for chart in drawn.values():
+        for legend in chart["legends"]:
+            if legend["title"] in ("rev", "revision"):
+                assert len(legend["labels"]) == revisions
+                assert len({tuple(sorted(s.items())) for s in legend["symbols"]}) == revisions, legend
+    # the confusion chart puts the actual letter on rows, as confusion.png does
+    confusion = {a["title"]: a["labels"] for a in drawn["metrics_confusion_csv"]["axes"] if a["title"]}
+    assert spread(confusion["actual"], 1) > spread(confusion["actual"], 0)
+    assert spread(confusion["predicted"], 0) > spread(confusion["predicted"], 1)
 
 
 def test_dvc_plots_output_is_git_ignored(pipeline):

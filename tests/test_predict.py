@@ -1,4 +1,5 @@
-"""tools.predict: the trained model on a user's image files, folders and archives."""
+"""tools.predict: the trained model on a user's image files, folders and archives, and on
+pictures of letters as a person takes them."""
 
 import json
 import os
@@ -9,9 +10,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from tests.helpers import CLASSES, error_line, run, run_stage, run_tool, write_toy_run
+from notmnist.data.images import to_glyph
+from notmnist.data.normalization import apply
+from notmnist.learning.model import load_model, save_model
+from notmnist.learning.softmax import predict_proba
+from tests.helpers import CLASSES, TOY_NORM, encode, error_line, run, run_stage, run_tool, write_toy_run
 
 
 @pytest.fixture
@@ -33,12 +38,17 @@ def predict_json(root: Path, *paths) -> tuple[int, list[dict], str]:
     return result.returncode, [json.loads(line) for line in result.stdout.splitlines()], result.stderr
 
 
+def predict_json_as_is(root: Path, *paths) -> tuple[int, list[dict], str]:
+    result = run_tool(root, "predict", *map(str, paths), "--json", "--as-is")
+    return result.returncode, [json.loads(line) for line in result.stdout.splitlines()], result.stderr
+
+
 def test_test_images_as_png_files_get_the_same_letters_as_the_evaluate_stage(toy):
     root = toy["root"]
     assert run_stage(root, "evaluate").returncode == 0
     expected = pd.read_csv(root / "metrics/predictions.csv").set_index("index")["predicted"]
     paths = save_pngs(root / "pngs", toy["images"], toy["test_rows"])
-    code, rows, _ = predict_json(root, *paths)
+    code, rows, _ = predict_json_as_is(root, *paths)  # the test images are in notMNIST form
     assert code == 0 and len(rows) == len(paths)
     got = pd.Series({int(Path(r["path"]).stem): r["predicted"] for r in rows})
     assert (got.sort_index() == expected.sort_index()).all()
@@ -115,7 +125,7 @@ def test_command_line_needs_nothing_but_the_model_file(toy, tmp_path_factory):
     os.replace(toy["root"] / "models/model.npz", bare / "models/model.npz")
     save_pngs(bare / "in", toy["images"], [0, 1])
     (bare / "in/broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
-    result = run_tool(bare, "predict", "in")
+    result = run_tool(bare, "predict", "in", "--as-is")  # the toy images are in notMNIST form
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.splitlines()) == 2
     assert result.stderr.count("\n") == 1 and "broken.png: cannot predict" in result.stderr
@@ -125,7 +135,7 @@ def test_output_piped_into_head_ends_quietly(toy):
     # more output than a pipe holds, so predict is still writing when `head` stops reading
     root = toy["root"]
     paths = save_pngs(root / "pngs", toy["images"], toy["test_rows"]) * 3
-    result = run(root, "bash", "-c", f"python -m tools.predict --json {shlex.join(map(str, paths))} | head -1")
+    result = run(root, "bash", "-c", f"python -m tools.predict --json --as-is {shlex.join(map(str, paths))} | head -1")
     assert json.loads(result.stdout)["path"] == str(paths[0]), result.stderr
     assert result.stderr == ""
 
@@ -166,3 +176,79 @@ def test_a_broken_model_is_one_error_line_with_exit_code_2(toy):
     assert "NaN" in line
     (root / "models/cut.npz").write_bytes((root / "models/model.npz").read_bytes()[:3000])
     assert "not a model file" in error_line(run_tool(root, "predict", str(path), "--model", "models/cut.npz"))
+
+
+# --- a person's own pictures ------------------------------------------------------------------
+
+
+def letter_ink(letter: str, size: int = 120) -> np.ndarray:
+    """The letter in Pillow's font, white on black, cropped to its ink."""
+    canvas = Image.new("L", (2 * size, 2 * size), 0)
+    ImageDraw.Draw(canvas).text((size // 2, size // 4), letter, fill=255, font=ImageFont.load_default(size=size))
+    return np.asarray(canvas.crop(canvas.getbbox()))
+
+
+def in_notmnist_form(ink: np.ndarray, px: int = 28) -> np.ndarray:
+    """The cropped glyph scaled to a longer side of px, aspect kept, centred on a black 28x28."""
+    scale = px / max(ink.shape)
+    size = (round(ink.shape[1] * scale), round(ink.shape[0] * scale))
+    out = Image.new("L", (28, 28), 0)
+    out.paste(Image.fromarray(ink).resize(size, Image.Resampling.LANCZOS), ((28 - size[0]) // 2, (28 - size[1]) // 2))
+    return np.asarray(out)
+
+
+def as_photographed(ink: np.ndarray, corner: tuple[int, int], seed: int) -> bytes:
+    """The letter dark on light paper, lit unevenly, on a 400x300 canvas, blurred, noisy, JPEG."""
+    rng = np.random.default_rng(seed)
+    alpha = np.zeros((300, 400), np.float32)
+    alpha[corner[1] : corner[1] + ink.shape[0], corner[0] : corner[0] + ink.shape[1]] = ink / 255
+    paper = 230 - 30 * np.linspace(0, 1, 400)[None, :]
+    pixels = paper * (1 - alpha) + 40 * alpha
+    im = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).filter(ImageFilter.GaussianBlur(1.0))
+    noisy = np.asarray(im, np.float32) + rng.normal(0, 4, (300, 400))
+    return encode(Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8)), "JPEG", quality=70)
+
+
+@pytest.fixture
+def letters(tmp_path):
+    """A nearest-mean model of the ten letters in notMNIST form (longer side 22-28 pixels, as the
+    built-in data), and each letter as a photo and in notMNIST form, as files under tmp_path."""
+    forms = np.stack([[in_notmnist_form(letter_ink(c), px) for px in range(22, 29)] for c in CLASSES])
+    means = apply(forms.reshape(-1, 28, 28), TOY_NORM).reshape(len(CLASSES), 7, -1).mean(axis=1).astype(np.float64)
+    save_model(tmp_path / "models/model.npz", means.T, -0.5 * np.square(means).sum(axis=1), CLASSES, TOY_NORM)
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "forms").mkdir()
+    for k, c in enumerate(CLASSES):
+        ink = letter_ink(c, size=60 + 10 * k)
+        (tmp_path / f"photos/{c}.jpg").write_bytes(as_photographed(ink, (20 + 25 * k, 150 - 12 * k), seed=k))
+        Image.fromarray(in_notmnist_form(ink)).save(tmp_path / f"forms/{c}.png")
+    return tmp_path
+
+
+def test_a_dark_letter_on_a_big_light_canvas_predicts_as_its_notmnist_form(letters):
+    code, photos, err = predict_json(letters, "photos")
+    assert code == 0 and err == ""
+    _, forms, _ = predict_json_as_is(letters, "forms")
+    assert [r["predicted"] for r in photos] == [r["predicted"] for r in forms] == CLASSES
+    assert all("warning" not in r for r in photos)
+
+
+def test_as_is_skips_the_preprocessing(letters):
+    model = load_model(letters / "models/model.npz")
+    paths = sorted((letters / "photos").iterdir())
+    glyphs = np.stack([to_glyph(p.read_bytes()) for p in paths])  # decoded and fitted, nothing else
+    expected = predict_proba(apply(glyphs, model.norm), model.W, model.b)
+    _, rows, _ = predict_json_as_is(letters, *paths)
+    got = np.array([[r["probabilities"][c] for c in CLASSES] for r in rows])
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+    _, preprocessed, _ = predict_json(letters, *paths)
+    assert [r["predicted"] for r in rows] != [r["predicted"] for r in preprocessed]
+
+
+def test_a_blank_picture_is_predicted_with_a_warning(letters):
+    noise = np.random.default_rng(0).normal(0, 3, (200, 300))
+    Image.fromarray(np.clip(235 + noise, 0, 255).astype(np.uint8)).save(letters / "blank.jpg", quality=80)
+    code, rows, err = predict_json(letters, "blank.jpg", "photos/A.jpg")
+    assert code == 0 and [r["path"] for r in rows] == ["blank.jpg", "photos/A.jpg"]
+    assert "blank image" in rows[0]["warning"] and "warning" not in rows[1]
+    assert err.startswith("warning: blank.jpg: ") and "blank image" in err and err.count("\n") == 1

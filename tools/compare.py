@@ -2,10 +2,12 @@
 
     python -m tools.compare REV_A [REV_B]
 
-reads `metrics/predictions.csv` as committed at git revision REV_A and at REV_B (default:
-the workspace; `workspace` names it explicitly), pairs the predictions image by image and
-reports both accuracies, the disagreements, McNemar's exact p-value and the smallest
-difference this test set can resolve (the rule of 30).
+reads `metrics/predictions.csv` as committed at REV_A and at REV_B (default: the workspace;
+`workspace` names it explicitly). A REV is what `git log` or `dvc exp show` shows: a git
+revision (HEAD~1, a branch, a tag, a commit or an experiment's short hash), or an
+experiment's name (fated-kyat), found among the experiment refs DVC keeps under refs/exps.
+It pairs the predictions image by image and reports both accuracies, the disagreements,
+McNemar's exact p-value and the smallest difference this test set can resolve (the rule of 30).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from notmnist.report.statistics import RULE_OF_30, mcnemar, resolution, wilson_i
 
 WORKSPACE = "workspace"
 MAX_BYTES = 512 * 2**20  # a predictions table of 10 million test images; anything bigger is not one
+EXPERIMENTS = "refs/exps"  # where DVC keeps experiments: refs/exps/<baseline commit>/<name>
 
 
 def git(*args: str) -> subprocess.CompletedProcess:
@@ -33,8 +36,23 @@ def git(*args: str) -> subprocess.CompletedProcess:
         raise UserError("git not found; tools.compare reads predictions from git revisions") from None
 
 
+def commit_of(rev: str) -> str:
+    """The git revision `rev` names: itself if git knows it, else the ref of the experiment of
+    that name. An experiment's name is the last part of its ref; run in a git repository."""
+    if git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}").returncode == 0:
+        return rev
+    refs = git("for-each-ref", "--format=%(refname)", EXPERIMENTS).stdout.split()
+    named = [ref for ref in refs if ref.rsplit("/", 1)[-1] == rev]
+    if len(named) > 1:
+        raise UserError(f"{rev}: {len(named)} experiments have this name; give one of {', '.join(named)}")
+    if not named:
+        raise UserError(f"{rev}: unknown git revision or experiment (try `git log --oneline` or `dvc exp show`)")
+    return named[0]
+
+
 def read_predictions(rev: str, path: Path = PREDICTIONS) -> pd.DataFrame:
-    """`path` as committed at git revision `rev` (or as it is now, for rev == 'workspace')."""
+    """`path` as committed at `rev`, a git revision or an experiment's name (or as it is now,
+    for rev == 'workspace')."""
     if rev == WORKSPACE:
         if not path.exists():
             raise UserError(f"{path}: not found in the workspace; run `dvc repro` first")
@@ -42,12 +60,11 @@ def read_predictions(rev: str, path: Path = PREDICTIONS) -> pd.DataFrame:
     else:
         if git("rev-parse", "--git-dir").returncode != 0:
             raise UserError(f"{Path.cwd()}: not inside a git repository; run from the project root")
-        if git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}").returncode != 0:
-            raise UserError(f"{rev}: unknown git revision (try `git log --oneline`)")
-        size = git("cat-file", "-s", f"{rev}:./{path.as_posix()}")
+        commit = commit_of(rev)
+        size = git("cat-file", "-s", f"{commit}:./{path.as_posix()}")
         if size.returncode == 0 and int(size.stdout) > MAX_BYTES:
             raise UserError(f"{path} at {rev}: {int(size.stdout)} bytes, over the cap of {MAX_BYTES}")
-        shown = git("show", f"{rev}:./{path.as_posix()}")
+        shown = git("show", f"{commit}:./{path.as_posix()}")
         if shown.returncode != 0:
             raise UserError(f"{rev}: has no committed {path} (was the evaluate stage run and committed?)")
         text = shown.stdout
@@ -132,12 +149,14 @@ def main(args) -> None:
 
 if __name__ == "__main__":
     parser = cli.parser(__doc__)
-    parser.add_argument("rev_a", metavar="REV_A", help="git revision of the baseline run (e.g. HEAD~1)")
+    parser.add_argument(
+        "rev_a", metavar="REV_A", help="git revision or experiment name of the baseline run (e.g. HEAD~1, fated-kyat)"
+    )
     parser.add_argument(
         "rev_b",
         metavar="REV_B",
         nargs="?",
         default=WORKSPACE,
-        help="git revision of the new run (default: the workspace)",
+        help="git revision or experiment name of the new run (default: the workspace)",
     )
     cli.run(main, parser)

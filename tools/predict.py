@@ -1,10 +1,15 @@
 """Use the trained model on image files: the predicted letter and the top-3 probabilities.
 
-    python -m tools.predict PATH... [--json] [--model models/model.npz] [--resize fit]
+    python -m tools.predict PATH... [--json] [--model models/model.npz] [--as-is [--resize fit]]
 
 PATHs are image files, folders (searched recursively, in sorted order) or .zip/.tar/.tar.gz
-archives. Images are decoded by the same function as ingest (notmnist.data.images.to_glyph) and
-normalized with the statistics stored in the model file, so models/model.npz alone is
+archives. Images are decoded by the same function as ingest (notmnist.data.images.to_glyph)
+and brought to the notMNIST form the model was trained on (notmnist.data.glyphs): light
+letter on a dark ground, cropped to the letter, centred, 28x28. So a photo or scan of a
+letter, dark on light anywhere on a larger picture, works; --as-is skips this for images
+already in that form. A picture with no letter found in it (blank, or nothing left after
+cropping) is still predicted, with a warning on stderr (and "warning" in --json).
+Normalization uses the statistics stored in the model file, so models/model.npz alone is
 enough. Only regular files are read (a FIFO, device or socket is reported, never opened for
 reading), each up to the size cap of ingest. A path that is missing or cannot be used is
 reported on stderr and the others are still predicted; names are printed with control
@@ -22,7 +27,8 @@ from typing import Iterator
 
 import numpy as np
 
-from notmnist.data.images import RESIZE_POLICIES, SkippedImage, to_glyph
+from notmnist.data.glyphs import Glyph, to_notmnist
+from notmnist.data.images import NATIVE, RESIZE_POLICIES, SkippedImage, to_glyph
 from notmnist.data.members import DEFAULT_LIMITS
 from notmnist.data.normalization import apply
 from notmnist.data.sources import EXTENSIONS, iter_members
@@ -61,28 +67,41 @@ def inputs(paths: list[Path]) -> Iterator[tuple[str, bytes | None, str | None]]:
                 yield str(path), None, e.reason
 
 
+def glyph_of(data: bytes, as_is: bool = False, resize: str = "fit") -> Glyph:
+    """The glyph the model sees: decoded, then brought to notMNIST form unless `as_is`.
+
+    Raises SkippedImage for bytes that are not a usable image.
+    """
+    if as_is:
+        return Glyph(to_glyph(data, resize=resize))
+    return to_notmnist(to_glyph(data, resize=NATIVE))
+
+
 def predict_batch(
-    batch: list[tuple[str, bytes | None, str | None]], model: Model, resize: str = "fit"
-) -> list[tuple[str, np.ndarray | str]]:
-    """(name, class probabilities) per input, or (name, reason) for one that cannot be used."""
-    decoded: list[tuple[str, np.ndarray | str]] = []
+    batch: list[tuple[str, bytes | None, str | None]], model: Model, resize: str = "fit", as_is: bool = False
+) -> list[tuple[str, np.ndarray | str, str | None]]:
+    """(name, class probabilities, warning or None) per input, or (name, reason, None) for one
+    that cannot be used."""
+    decoded: list[tuple[str, Glyph | str]] = []
     for name, data, reason in batch:
         if reason is not None:
             decoded.append((name, reason))
             continue
         try:
-            decoded.append((name, to_glyph(data, resize=resize)))
+            decoded.append((name, glyph_of(data, as_is, resize)))
         except SkippedImage as e:
             decoded.append((name, e.reason))
-    good = [i for i, (_, glyph) in enumerate(decoded) if not isinstance(glyph, str)]
+    out: list[tuple[str, np.ndarray | str, str | None]] = [(name, glyph, None) for name, glyph in decoded]
+    good = [i for i, (_, glyph) in enumerate(decoded) if isinstance(glyph, Glyph)]
     if good:
-        x = apply(np.stack([decoded[i][1] for i in good]), model.norm)
-        for i, proba in zip(good, predict_proba(x, model.W, model.b)):
-            decoded[i] = (decoded[i][0], proba)
-    return decoded
+        glyphs = [decoded[i][1] for i in good]
+        x = apply(np.stack([g.pixels for g in glyphs]), model.norm)
+        for i, glyph, proba in zip(good, glyphs, predict_proba(x, model.W, model.b)):
+            out[i] = (decoded[i][0], proba, glyph.warning)
+    return out
 
 
-def line(name: str, proba: np.ndarray, classes: list[str], as_json: bool) -> str:
+def line(name: str, proba: np.ndarray, classes: list[str], as_json: bool, warning: str | None = None) -> str:
     """One image's output line; nothing in it reaches the terminal as a control character."""
     top = np.argsort(-proba, kind="stable")[:TOP]
     if as_json:
@@ -92,6 +111,8 @@ def line(name: str, proba: np.ndarray, classes: list[str], as_json: bool) -> str
             "probabilities": {c: round(float(p), 6) for c, p in zip(classes, proba)},
             "top3": [[classes[k], round(float(proba[k]), 6)] for k in top],
         }
+        if warning:
+            row["warning"] = warning
         text = json.dumps(row, ensure_ascii=False)
         # JSON escapes C0 controls itself, not DEL, C1 or bidi overrides: then all as \uXXXX
         return text if cli.printable(text) == text else json.dumps(row)
@@ -105,10 +126,15 @@ def arguments():
     parser.add_argument("--json", action="store_true", help="one JSON object per line per image")
     parser.add_argument("--model", type=Path, default=contracts.MODEL, help="model file (default: %(default)s)")
     parser.add_argument(
+        "--as-is",
+        action="store_true",
+        help="images already in notMNIST form (light letter filling a dark square): no cropping or inverting",
+    )
+    parser.add_argument(
         "--resize",
         choices=RESIZE_POLICIES,
         default="fit",
-        help="images that are not 28x28, as ingest.resize (default: %(default)s)",
+        help="with --as-is, images that are not 28x28, as ingest.resize (default: %(default)s)",
     )
     return parser
 
@@ -118,13 +144,15 @@ def main(args) -> int:
     predicted = seen = 0
     stream = inputs(args.paths)
     while batch := list(islice(stream, BATCH)):
-        for name, result in predict_batch(batch, model, args.resize):
+        for name, result, warning in predict_batch(batch, model, args.resize, args.as_is):
             seen += 1
             if isinstance(result, str):
                 print(cli.printable(f"warning: {name}: cannot predict: {result}"), file=sys.stderr)
-            else:
-                print(line(name, result, model.classes, args.json))
-                predicted += 1
+                continue
+            if warning:
+                print(cli.printable(f"warning: {name}: unlike the training data, a guess: {warning}"), file=sys.stderr)
+            print(line(name, result, model.classes, args.json, warning))
+            predicted += 1
         sys.stdout.flush()
     if not seen:
         print(cli.printable(f"warning: no files found in {', '.join(map(str, args.paths))}"), file=sys.stderr)

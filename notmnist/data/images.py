@@ -16,6 +16,8 @@ from PIL import Image
 from notmnist.plumbing.contracts import SIZE
 
 RESIZE_POLICIES = ("fit", "stretch", "skip")
+# Not a policy of ingest's: the gray pixels at the file's own size, for predict to find the glyph in.
+NATIVE = "native"
 # Refuse images with more pixels than this before decoding them: a tiny file can declare
 # a huge canvas (decompression bomb). 64 MP is far above any glyph and below Pillow's own
 # hard limit (2 x Image.MAX_IMAGE_PIXELS), so ours is the one that fires.
@@ -46,12 +48,12 @@ def to_glyph(data: bytes, *, resize: str = "fit", max_pixels: int = DEFAULT_MAX_
     1-bit to 0/255, animations use their first frame. Sizes other than 28x28 follow
     `resize`: 'fit' scales the longer side to 28 keeping the aspect ratio and pads with
     the background (median of the image's border), 'stretch' scales to 28x28, 'skip'
-    refuses. Images over max_pixels or with a side over MAX_SIDE are refused from their
-    header, before decoding: time and memory are bounded by both. Raises SkippedImage,
-    and nothing else, for anything it cannot use.
+    refuses, NATIVE keeps the image's own size. Images over max_pixels or with a side over
+    MAX_SIDE are refused from their header, before decoding: time and memory are bounded by
+    both. Raises SkippedImage, and nothing else, for anything it cannot use.
     """
-    if resize not in RESIZE_POLICIES:
-        raise ValueError(f"resize must be one of {RESIZE_POLICIES}, not {resize!r}")
+    if resize not in (*RESIZE_POLICIES, NATIVE):
+        raise ValueError(f"resize must be one of {RESIZE_POLICIES} or {NATIVE!r}, not {resize!r}")
     if not data:
         raise SkippedImage("empty file")
     try:
@@ -67,7 +69,8 @@ def to_glyph(data: bytes, *, resize: str = "fit", max_pixels: int = DEFAULT_MAX_
                     raise SkippedImage(f"wrong size: {width}x{height}, not {SIZE}x{SIZE} (resize: skip)")
                 im.seek(0)
                 gray = _to_gray(im)
-        return np.array(_to_size(gray, resize), dtype=np.uint8)  # writable, owns its memory
+        sized = gray if resize == NATIVE else _to_size(gray, resize)
+        return np.array(sized, dtype=np.uint8)  # writable, owns its memory
     except SkippedImage:
         raise
     except Image.UnidentifiedImageError:
