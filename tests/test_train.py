@@ -4,27 +4,23 @@ L-BFGS yardstick against scikit-learn, early stopping, divergence, determinism a
 import json
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from notmnist.learning import fitting, optimizers, softmax, tuning
+from notmnist.learning import batches, fitting, lbfgs, optimizers, settings, sgd, softmax, training, tuning
 from notmnist.learning.model import load_model
 from notmnist.plumbing import parallel, ties
 from notmnist.plumbing.errors import UserError
+from notmnist.plumbing.params import parse
 from notmnist.report import comparison
 from tests.helpers import DEFAULTS, clusters, error_line, read_params, run_stage, write_normalized, write_params
 
-SETTINGS = {
-    **DEFAULTS["minibatch"],
-    **DEFAULTS["objective"],
-    **DEFAULTS["train"],
-    "learning_rate": 0.05,
-    "epochs": 5,
-    "batch_size": 32,
-}
-COMPARED = (*optimizers.NAMES, "lbfgs")
+MINIBATCH = parse(settings.Minibatch, {**DEFAULTS["minibatch"], "epochs": 5, "batch_size": 32})
+OBJECTIVE = parse(settings.Objective, DEFAULTS["objective"])
+COMPARED = settings.NAMES
 SWEEP = {"optimizers": list(optimizers.NAMES), "rates": [0.001, 0.01, 0.1, 1.0], "subsample": 0, "seed": 0}
 
 
@@ -47,8 +43,8 @@ def set_params(root, section, **overrides):
     write_params(root, everything)
 
 
-def fit(settings, X, y, Xv, yv):
-    return fitting.train(settings, X, y, Xv, yv, 3, progress=False)
+def fit(optimizer, rate, X, y, Xv, yv, minibatch=MINIBATCH, objective=OBJECTIVE, **options):
+    return training.train(optimizer, rate, minibatch, objective, X, y, Xv, yv, 3, progress=False, **options)
 
 
 def test_every_optimizer_at_its_best_rate_from_the_sweep_learns_the_clusters(tmp_path):
@@ -133,7 +129,7 @@ def test_lbfgs_reaches_the_objective_of_sklearn_with_the_same_l2():
     l2 = 0.02
     reference = sklearn.LogisticRegression(C=1 / (l2 * len(X)), tol=1e-10, max_iter=10_000).fit(X, y)
     W_ref, b_ref = reference.coef_.T, reference.intercept_
-    W, b, J = fitting.minimize_lbfgs(X, y, 3, l2, 1000)
+    W, b, J = lbfgs.minimize(X, y, 3, l2, 1000)
     J_ref = softmax.objective(X, y, W_ref, b_ref, l2)[0]
     assert J <= J_ref * (1 + 1e-4)
     assert J == pytest.approx(J_ref, rel=1e-4)
@@ -144,10 +140,9 @@ def test_lbfgs_reaches_the_objective_of_sklearn_with_the_same_l2():
 def test_lbfgs_from_a_trained_start_reaches_the_same_optimum_in_fewer_iterations():
     (X, y), (Xv, yv) = clusters(300), clusters(90, seed=1)
     l2 = 1e-4  # weak regularization: the optimum lies further from zero
-    cold = fitting.fit_lbfgs(X, y, Xv, yv, 3, l2, 500)
-    settings = {**SETTINGS, "optimizer": "momentum", "epochs": 20, "l2": l2}
-    trained = fitting.fit_sgd(X, y, Xv, yv, 3, settings, progress=False)
-    warm = fitting.fit_lbfgs(X, y, Xv, yv, 3, l2, 500, start=(trained.W, trained.b))
+    cold = lbfgs.fit(X, y, Xv, yv, 3, l2, 500)
+    trained = sgd.fit("momentum", 0.05, replace(MINIBATCH, epochs=20), l2, X, y, Xv, yv, 3, progress=False)
+    warm = lbfgs.fit(X, y, Xv, yv, 3, l2, 500, start=(trained.W, trained.b))
     objective = [softmax.objective(X, y, f.W, f.b, l2)[0] for f in (cold, warm)]
     assert objective[1] == pytest.approx(objective[0], abs=1e-6)
     assert warm.epochs_run < cold.epochs_run
@@ -158,16 +153,9 @@ def test_sgd_with_the_default_schedule_ends_within_one_percent_of_the_optimum():
     centers = rng.normal(size=(3, 20))  # a small well-conditioned problem: 20 features
     y = rng.integers(0, 3, 2000)
     X = (centers[y] + rng.normal(size=(2000, 20))).astype(np.float32)
-    settings = {
-        **SETTINGS,
-        "optimizer": "sgd",
-        "learning_rate": 0.5,
-        "epochs": 60,
-        "batch_size": DEFAULTS["minibatch"]["batch_size"],
-        "report_optimum_gap": True,
-    }
+    minibatch = replace(MINIBATCH, epochs=60, batch_size=DEFAULTS["minibatch"]["batch_size"])
     # validating on the train rows makes "best epoch" mean "lowest training loss"
-    _, metrics = fit(settings, X, y, X, y)
+    _, metrics = fit("sgd", 0.5, X, y, X, y, minibatch, optimum_gap=True)
     assert 0 <= metrics["train"]["optimum_gap"] < 0.01 * metrics["train"]["optimum"]
 
 
@@ -212,8 +200,8 @@ def test_another_seed_gives_another_model(tmp_path):
 def test_early_stopping_keeps_the_weights_of_the_best_epoch():
     (X, y), (Xv, yv) = clusters(300), clusters(90, seed=1)
     yv = np.random.default_rng(5).permutation(yv)  # labels unrelated to the features: overfits
-    settings = {**SETTINGS, "epochs": 40, "patience": 3, "batch_size": 16, "schedule": "constant", "l2": 0.0}
-    result = fitting.fit_sgd(X, y, Xv, yv, 3, settings, progress=False)
+    minibatch = replace(MINIBATCH, epochs=40, patience=3, batch_size=16, schedule="constant")
+    result = sgd.fit("momentum", 0.05, minibatch, 0.0, X, y, Xv, yv, 3, progress=False)
     valid_losses = [row[4] for row in result.curve]
     assert result.epochs_run - result.best_epoch == 3 and result.epochs_run < 40
     assert result.best_epoch == 1 + int(np.argmin(valid_losses))
@@ -259,7 +247,7 @@ def test_bad_params_are_one_error_naming_the_parameter_before_any_output(tmp_pat
 def test_a_batch_larger_than_the_train_split_names_the_split_size():
     (X, y), (Xv, yv) = clusters(300), clusters(90, seed=1)
     with pytest.raises(Exception, match="at most the 300 rows of the train split"):
-        fit({**SETTINGS, "batch_size": 301}, X, y, Xv, yv)
+        fit("momentum", 0.05, X, y, Xv, yv, replace(MINIBATCH, batch_size=301))
 
 
 def test_optimizer_comparison_ranks_every_optimizer_against_the_optimum(tmp_path):
@@ -312,10 +300,10 @@ def fitted_weights(batch_size: int, in_worker: bool = False) -> np.ndarray:
         def no_thread(*args, **kwargs):
             raise AssertionError("a worker process started a gather thread")
 
-        fitting.ThreadPoolExecutor = no_thread
+        batches.ThreadPoolExecutor = no_thread
     X, y = clusters(1000, seed=5)
-    settings = {**SETTINGS, "optimizer": "momentum", "batch_size": batch_size, "epochs": 2, "patience": 0}
-    return fitting.fit_sgd(X, y, X[:100], y[:100], 3, settings, progress=False).W
+    minibatch = replace(MINIBATCH, batch_size=batch_size, epochs=2, patience=0)
+    return sgd.fit("momentum", 0.05, minibatch, OBJECTIVE.l2, X, y, X[:100], y[:100], 3, progress=False).W
 
 
 @pytest.mark.parametrize("batch_size", [32, 100])  # blocks of 32 batches and of 10, the last one short
@@ -333,9 +321,9 @@ def test_a_large_batch_split_over_two_threads_gives_the_whole_batch_gradient():
     W = np.random.default_rng(0).normal(0, 0.01, (784, 3)).astype(np.float32)
     b = np.array([0.1, -0.2, 0.0], dtype=np.float32)
     idx = np.arange(0, 1500, 2)  # 750 rows >= SPLIT_BATCH: split in halves
-    assert len(idx) >= fitting.SPLIT_BATCH
+    assert len(idx) >= batches.SPLIT_BATCH
     dW, db = np.empty_like(W), np.empty_like(b)
-    loss = fitting.Batches(X, y, 750).gradient(idx, X[idx], W, b, 0.01, (dW, db))
+    loss = batches.Batches(X, y, 750).gradient(idx, X[idx], W, b, 0.01, (dW, db))
     whole = softmax.loss_and_grad(X[idx], y[idx], W, b, 0.01)
     assert loss == pytest.approx(whole[0], rel=1e-6)
     np.testing.assert_allclose(dW, whole[1], rtol=1e-4, atol=1e-7)
