@@ -272,3 +272,12 @@ def test_a_stage_turned_from_foreach_into_one_stage_leaves_its_items_stale():
     assert stale_stages(lock, files.get) == ["fit@adam", "fit@sgd"]
     files["dvc.yaml"] = "stages: {fit: {foreach: [sgd, adam], do: {cmd: x}}}"
     assert stale_stages(lock, files.get) == ["fit"]
+
+
+def test_epochs_may_differ_by_two_or_a_tenth_and_no_more():
+    train = {"epochs_run": 30, "best_epoch": 10}
+    assert compare_metrics("train.json", train, {"epochs_run": 33, "best_epoch": 8}, exact=False) == []
+    (drift,) = compare_metrics("train.json", train, {"epochs_run": 30, "best_epoch": 13}, exact=False)
+    assert drift.key == "best_epoch"
+    (drift,) = compare_metrics("train.json", train, {"epochs_run": 31, "best_epoch": 10}, exact=True)
+    assert drift.tolerance == "exact"  # where the kernel is pinned, every count must match

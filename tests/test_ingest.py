@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from notmnist.data.ingestion import PARAMS, ingest
+from notmnist.data.ingestion import Ingest, ingest
 from notmnist.plumbing.errors import ParamError, UserError
 from notmnist.plumbing.parallel import all_cores
-from notmnist.plumbing.params import load_section
+from notmnist.plumbing.params import load
 from tests.helpers import NOISE_PNG, encode, error_line, png_declaring, run_stage, write_params
 
 GRAY = np.random.default_rng(0).integers(0, 256, (28, 28), dtype=np.uint8)
@@ -237,7 +237,7 @@ def test_a_bad_parameter_is_an_error_naming_it(tmp_path, key, value):
     params = {"source": "data/raw", "resize": "fit", "workers": 0, "max_pixels": 64_000_000, key: value}
     write_params(tmp_path, {"ingest": params})
     with pytest.raises(ParamError, match=f"ingest.{key}"):
-        load_section("ingest", PARAMS, path=tmp_path / "params.yaml")
+        load(Ingest, path=tmp_path / "params.yaml")
 
 
 def test_the_stage_reports_a_bad_parameter_in_one_line_and_writes_nothing(tmp_path):
@@ -316,3 +316,13 @@ def test_a_file_of_arbitrary_bytes_is_ingested_or_skipped_with_a_reason(tmp_path
     (folder / "A" / "anything.png").write_bytes(data)
     row = ingest(folder).manifest.set_index("path").loc["A/anything.png"]
     assert row.status == "ok" or (row.status == "skipped" and row.reason)
+
+
+def test_ingest_refuses_images_above_its_max_pixels_unread(tmp_path):
+    (tmp_path / "A").mkdir()
+    (tmp_path / "A" / "big.png").write_bytes(encode(Image.new("L", (100, 100), 255)))
+    (tmp_path / "A" / "small.png").write_bytes(encode(Image.new("L", (28, 28), 255)))
+    assert list(ingest(tmp_path, max_pixels=64_000_000).manifest.status) == ["ok", "ok"]
+    manifest = ingest(tmp_path, max_pixels=5_000).manifest.set_index("path")
+    assert manifest.loc["A/big.png", "reason"].startswith("decompression bomb")
+    assert manifest.loc["A/small.png", "status"] == "ok"

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from notmnist.data import dedup, splitting
 from notmnist.data.ingestion import ingest
 from notmnist.plumbing.errors import ParamError
-from notmnist.plumbing.params import validate
+from notmnist.plumbing.params import parse
 from tests.helpers import (
     CLASSES,
     brute_force_pairs,
@@ -233,7 +233,7 @@ def test_same_params_twice_give_an_identical_assignment(tmp_path):
 )
 def test_bad_params_are_rejected_naming_the_parameter(change, named):
     with pytest.raises(ParamError, match=named.replace("+", r"\+")):
-        validate("split", {**DEFAULTS, **change}, splitting.PARAMS, splitting.check_sizes)
+        parse(splitting.Split, {**DEFAULTS, **change})
 
 
 def test_a_split_that_leaves_a_class_empty_fails_before_outputs_are_touched(tmp_path):

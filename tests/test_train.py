@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from notmnist.learning import batches, fitting, lbfgs, optimizers, settings, sgd, softmax, training, tuning
+from notmnist.learning import batches, fitting, lbfgs, optimizers, runs, settings, sgd, softmax, training, tuning
 from notmnist.learning.model import load_model
+from notmnist.learning.runs import Result, Run
 from notmnist.plumbing import parallel, ties
 from notmnist.plumbing.errors import UserError
 from notmnist.plumbing.params import parse
@@ -121,6 +122,27 @@ def test_train_at_the_best_rate_takes_the_sweeps_rate_for_its_optimizer(tmp_path
     set_params(root, "sweep", optimizers=["sgd"])
     run_stage(root, "sweep", check=True)
     assert "the sweep tried no rate for adagrad" in error_line(run_stage(root, "train"))
+
+
+def sweep_result(rate: float, train_objective: float, valid_loss: float) -> Result:
+    metrics = {"train": {"objective": train_objective}, "valid": {"loss": valid_loss, "accuracy": 0.9}, "best_epoch": 3}
+    return Result(Run(f"sgd@{rate:g}", "sgd", rate, MINIBATCH, OBJECTIVE), False, metrics, [], 0.1)
+
+
+def test_the_sweep_chooses_each_rate_on_validation_loss_not_training_loss():
+    # the larger rate overfits less here: a lower valid loss despite a higher train objective
+    table = tuning.table([sweep_result(0.01, 0.2, 0.9), sweep_result(0.1, 0.5, 0.4)])
+    assert list(table["valid_loss"]) == [0.9, 0.4]
+    assert tuning.best_rates(table) == {"sgd": 0.1}
+
+
+def test_each_sweep_run_trains_on_the_sweeps_subsample_drawn_with_its_seed():
+    sweep = tuning.Sweep(optimizers=["sgd", "adam"], rates=[0.1, 1.0], subsample=300, seed=7)
+    planned = tuning.runs(sweep, MINIBATCH, OBJECTIVE)
+    assert [(r.optimizer, r.rate) for r in planned] == [("sgd", 0.1), ("sgd", 1.0), ("adam", 0.1), ("adam", 1.0)]
+    assert {(r.subsample, r.seed) for r in planned} == {(300, 7)}
+    rows = runs.subsample_rows(1000, 300, 7)
+    assert len(rows) == 300 and not np.array_equal(rows, runs.subsample_rows(1000, 300, 8))
 
 
 def test_lbfgs_reaches_the_objective_of_sklearn_with_the_same_l2():

@@ -13,6 +13,7 @@ import collections
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -21,14 +22,19 @@ from tqdm import tqdm
 from notmnist.data.images import DEFAULT_MAX_PIXELS, RESIZE_POLICIES, decode_many
 from notmnist.data.sources import class_of, iter_members, layout_depth
 from notmnist.plumbing.contracts import SIZE, Ingested
-from notmnist.plumbing.params import choice, integer, text
+from notmnist.plumbing.params import choice, integer, knob, text
 
-PARAMS = {  # section ingest
-    "source": text(),
-    "resize": choice(*RESIZE_POLICIES),
-    "workers": integer(0, 256),
-    "max_pixels": integer(SIZE * SIZE, 150_000_000),  # below Pillow's own hard limit
-}
+
+@dataclass(frozen=True)
+class Ingest:
+    """Section ingest: where the images are, and how odd ones are read."""
+
+    SECTION: ClassVar[str] = "ingest"
+    source: str = knob(text())
+    resize: str = knob(choice(*RESIZE_POLICIES))
+    workers: int = knob(integer(0, 256))
+    max_pixels: int = knob(integer(SIZE * SIZE, 150_000_000))  # below Pillow's own hard limit
+
 
 BATCH = 256  # files per worker task: IPC stays cheap, the progress bar stays smooth
 IN_FLIGHT = 4  # batches handed out per worker: enough to keep it busy, bounded memory

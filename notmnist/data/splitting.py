@@ -14,7 +14,8 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from dataclasses import dataclass
+from typing import Callable, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -22,24 +23,31 @@ import pandas as pd
 from notmnist.data import dedup
 from notmnist.plumbing.contracts import DROPPED, SPLITS
 from notmnist.plumbing.errors import ParamError, UserError
-from notmnist.plumbing.params import boolean, choice, integer, number, split_size
+from notmnist.plumbing.params import boolean, choice, integer, knob, number, split_size
 
-PARAMS = {  # section split
-    "seed": integer(0),
-    "valid": split_size(),
-    "test": split_size(),
-    "near_mean_abs_diff": number(0, 255),
-    "blank": choice("drop", "keep_one"),
-    "label_conflicts": choice("drop", "majority"),
-    "keep_one_per_group": boolean(),
-}
 MAX_ROUNDS = 10
 TRAIN, VALID, TEST = 0, 1, 2  # split codes: index into SPLITS
 
 
-def check_sizes(params: dict) -> None:
+@dataclass(frozen=True)
+class Split:
+    """Section split: duplicates, their policies, and the sizes of valid and test."""
+
+    SECTION: ClassVar[str] = "split"
+    seed: int = knob(integer(0))
+    valid: float = knob(split_size())
+    test: float = knob(split_size())
+    near_mean_abs_diff: float = knob(number(0, 255))
+    blank: str = knob(choice("drop", "keep_one"))
+    label_conflicts: str = knob(choice("drop", "majority"))
+    keep_one_per_group: bool = knob(boolean())
+
+    def __post_init__(self) -> None:
+        check_sizes(self.valid, self.test)
+
+
+def check_sizes(valid: float, test: float) -> None:
     """Two fractions must leave something for train."""
-    valid, test = params["valid"], params["test"]
     if valid < 1 and test < 1 and valid + test >= 1:
         raise ParamError(
             f"split.valid + split.test: bad value {valid} + {test} = {valid + test:g}; "

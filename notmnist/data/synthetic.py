@@ -16,25 +16,30 @@ from __future__ import annotations
 import functools
 import math
 import os
-import shutil
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from io import BytesIO
-from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps
 
 from notmnist.plumbing.contracts import SIZE
-from notmnist.plumbing.params import integer, number, text
+from notmnist.plumbing.params import integer, knob, number, text
 
-PARAMS = {  # section synthesize
-    "per_class": integer(10, 1_000_000),
-    "seed": integer(0, 2**32 - 1),
-    "fonts": text(),
-    "duplicates": number(0, 0.2),
-    "near_duplicates": number(0, 0.2),
-    "broken_files": integer(0, 1000),
-}
+
+@dataclass(frozen=True)
+class Synthesize:
+    """Section synthesize: the built-in data set."""
+
+    SECTION: ClassVar[str] = "synthesize"
+    per_class: int = knob(integer(10, 1_000_000))
+    seed: int = knob(integer(0, 2**32 - 1))
+    fonts: str = knob(text())
+    duplicates: float = knob(number(0, 0.2))
+    near_duplicates: float = knob(number(0, 0.2))
+    broken_files: int = knob(integer(0, 1000))
+
 
 LETTERS = "ABCDEFGHIJ"
 # Machine-wide font folders only (not the user's home), so two users of one machine agree.
@@ -228,21 +233,3 @@ def synthesize(
             files[path] = intact[: len(intact) // 2]
             counts["truncated_files"] += 1
     return files, counts
-
-
-def write_folder(files: dict[str, bytes], out: Path) -> None:
-    """Write all files into a fresh temporary folder, then swap it in for `out`."""
-    tmp, old = out.with_name(f".{out.name}.tmp"), out.with_name(f".{out.name}.old")
-    shutil.rmtree(tmp, ignore_errors=True)  # left over from an interrupted run
-    tmp.mkdir(parents=True)
-    try:
-        for path, data in sorted(files.items()):
-            (tmp / path).parent.mkdir(exist_ok=True)
-            (tmp / path).write_bytes(data)
-        shutil.rmtree(old, ignore_errors=True)
-        if out.exists():
-            out.rename(old)
-        tmp.rename(out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)

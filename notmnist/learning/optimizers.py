@@ -10,9 +10,11 @@ An optimizer is a dataclass whose fields are its hyperparameters, each with its 
 every optimizer's hyperparameters side by side, under their field names: two optimizers
 that share a knob (`epsilon`) share its field name and its check.
 
-A new optimizer: a class here (a name, its knobs, its update), its knobs in params.yaml's
-`minibatch` section and its name in `sweep.optimizers` (which finds its learning rate),
-and its row in tests/test_optimizers.py's REFERENCE.
+A new optimizer: a class here (a name, its knobs, its update formula as its docstring), its
+knobs in params.yaml's `minibatch` section and its name in `sweep.optimizers` (which finds
+its learning rate), and its row in tests/test_optimizers.py's REFERENCE. The rest follows
+from the registry: the `minibatch` and `train.optimizer` checks, the sweep and the
+comparison, and the docs' table (`python -m notmnist.learning.optimizers` prints it).
 """
 
 from __future__ import annotations
@@ -170,5 +172,17 @@ def make(name: str, hyper: Mapping[str, float]) -> Optimizer:
     return cls(**{key: hyper[key] for key in knobs(cls)})
 
 
+def table() -> str:
+    """The registry as a markdown table: each optimizer, the knobs it reads and its update."""
+    rows = ["| optimizer | knobs (params.yaml `minibatch`) | update (w = weights, g = gradient) |", "|---|---|---|"]
+    for name, cls in REGISTRY.items():
+        update = " ".join((cls.__doc__ or "").split())
+        rows.append(f"| {name} | {', '.join(knobs(cls)) or '-'} | {update} |")
+    return "\n".join(rows) + "\n"
+
+
 NAMES = tuple(REGISTRY)
 PARAMS = all_knobs()
+
+if __name__ == "__main__":
+    print(table(), end="")

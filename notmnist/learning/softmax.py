@@ -92,21 +92,6 @@ def loss_and_grad(
     return float(loss), dW, db
 
 
-def loss_and_grad_plain(
-    X: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndarray, l2: float
-) -> tuple[float, np.ndarray, np.ndarray]:
-    """The same J and gradient as loss_and_grad, written as the formulas read (float64);
-    the reference that the fast, class-major, in-place version is tested against."""
-    import scipy.special
-
-    X, W, b = (np.asarray(a, dtype=np.float64) for a in (X, W, b))
-    n = len(X)
-    P = scipy.special.softmax(X @ W + b, axis=1)
-    Y = np.eye(W.shape[1])[y]
-    J = -np.log(P[np.arange(n), y]).mean() + 0.5 * l2 * np.sum(W * W)
-    return float(J), X.T @ (P - Y) / n + l2 * W, (P - Y).sum(axis=0) / n
-
-
 def objective(
     X: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndarray, l2: float, chunk: int = 1024
 ) -> tuple[float, np.ndarray, np.ndarray]:
