@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from notmnist.data import dedup, splitting
+from notmnist.data import candidates, hashing, splitting
 from notmnist.plumbing import contracts
 from notmnist.plumbing.files import read_json, write_json
 from notmnist.plumbing.params import load
@@ -125,8 +125,8 @@ def run_stage(folder: Path) -> None:
 
 def hash_recall(images: np.ndarray, pairs: np.ndarray) -> float:
     """Share of pairs whose DCT hashes share a 16-bit band (found directly by the hash)."""
-    h = dedup.perceptual_hashes(images[pairs.ravel()]).reshape(-1, 2)
-    bands = [(h >> np.uint64(s)) & np.uint64(0xFFFF) for s in range(0, 64, dedup.BAND_BITS)]
+    h = hashing.perceptual_hashes(images[pairs.ravel()]).reshape(-1, 2)
+    bands = [(h >> np.uint64(s)) & np.uint64(0xFFFF) for s in range(0, 64, candidates.BAND_BITS)]
     return float(np.mean(np.any([b[:, 0] == b[:, 1] for b in bands], axis=0)))
 
 

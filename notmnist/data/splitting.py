@@ -1,12 +1,13 @@
 """Deduplicate the ingested images, then a seeded, stratified, leak-free train/valid/test split.
 
 1. Duplicate groups: exact duplicates (same pixels) and verified near duplicates (mean
-   absolute pixel difference <= near_mean_abs_diff) are joined by union-find (notmnist.data.dedup).
+   absolute pixel difference <= near_mean_abs_diff) are joined into groups
+   (notmnist.data: hashing, candidates, distances, grouping).
 2. Blank (constant) images and label conflicts (one group, several letters) are dropped
    or reduced by policy; within a split one image per group is kept by default.
 3. Groups go whole to one split, stratified by class: per class, groups in a seeded
    random order fill test, then valid, up to their target counts; the rest is train.
-4. Leak audit (dedup.close_pairs, a different method with no false negatives): every
+4. Leak audit (audit.close_pairs, a different method with no false negatives): every
    cross-split pair of kept images within the threshold (which the hash missed) is merged
    into one group and the split is redone, until the audit finds none; after MAX_ROUNDS
    rounds with leaks left, the split fails.
@@ -20,7 +21,7 @@ from typing import Callable, ClassVar
 import numpy as np
 import pandas as pd
 
-from notmnist.data import dedup
+from notmnist.data import audit, candidates, distances, grouping, hashing
 from notmnist.plumbing.contracts import DROPPED, SPLITS
 from notmnist.plumbing.errors import ParamError, UserError
 from notmnist.plumbing.params import boolean, choice, integer, knob, number, split_size
@@ -180,19 +181,19 @@ def split_images(
     """
     done = phase_done or (lambda phase: None)
     n = len(images)
-    rows = dedup.flat(images)
-    max_l1 = int(np.floor(near_mean_abs_diff * rows.shape[1] + 1e-9))
-    exact = dedup.exact_hashes(images)
+    rows = distances.flat(images)
+    max_l1 = distances.max_l1(near_mean_abs_diff, rows.shape[1])
+    exact = hashing.exact_hashes(images)
     _, first, inverse = np.unique(exact, return_index=True, return_inverse=True)
-    phash = dedup.perceptual_hashes(images)  # equal pixels, equal hash: no need to gather
+    phash = hashing.perceptual_hashes(images)  # equal pixels, equal hash: no need to gather
     is_blank = rows.min(axis=1) == rows.max(axis=1)
-    sk = dedup.sketches(images)  # shared by verification and every audit round
+    sk = distances.sketches(images)  # shared by verification and every audit round
     done("hashing")
 
     distinct = np.sort(first[~is_blank[first]])
-    candidates = distinct[dedup.hash_candidates(phash[distinct])]
+    proposed = distinct[candidates.hash_candidates(phash[distinct])]
     done("candidates")
-    near = dedup.near_pairs(images, candidates, max_l1, sk)
+    near = distances.near_pairs(images, proposed, max_l1, sk)
     done("verification")
 
     exact_rep = first[inverse]
@@ -204,7 +205,7 @@ def split_images(
     missed = 0
     split_code = None
     for rounds in range(1, MAX_ROUNDS + 1):  # noqa: B007 (the count is reported after the loop)
-        group = dedup.components(n, edges)
+        group = grouping.components(n, edges)
         reason, n_conflicts = drop_reasons(group, labels, exact, is_blank, blank, label_conflicts, keep_one_per_group)
         kept = reason == ""
         weight = np.bincount(group[kept], minlength=group.max() + 1)
@@ -213,7 +214,7 @@ def split_images(
         changed = None if split_code is None else split_code != new_code
         split_code = new_code
         done("grouping")
-        leaks, leak_l1 = dedup.close_pairs(images, split_code, max_l1, changed, sk)  # dropped: -1
+        leaks, leak_l1 = audit.close_pairs(images, split_code, max_l1, changed, sk)  # dropped: -1
         done("audit")
         if not len(leaks):
             break
