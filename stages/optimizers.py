@@ -46,9 +46,7 @@ def main() -> None:
         raise UserError(f"every optimizer diverged at its sweep rate ({named}); add smaller sweep.rates")
     # the closest to the optimum (ties: the first in sweep.optimizers, whatever the float noise)
     best = ties.first_within((r, r.metrics["train"]["objective"]) for r in sgd)
-    optimum = runs.run_one(
-        runs.Run(lbfgs.NAME, lbfgs.NAME, None, minibatch, objective, test=True, start=(best.W, best.b))
-    )
+    optimum = runs.run_one(runs.Run(lbfgs.NAME, lbfgs.NAME, None, minibatch, objective, test=True, start=best.weights))
     results = {r.run.name: r for r in (*sgd, optimum)}
     for name, result in results.items():
         out = contracts.OPTIMIZERS / name

@@ -33,11 +33,12 @@ HEADLINE = (
 
 def main() -> None:
     minibatch, objective, train = load(Minibatch), load(Objective), load(Train)
-    rate = train.learning_rate
-    advice = "lower train.learning_rate" + (f" (now {rate:g})" if rate != "best" else "")
-    if not train.takes_rate:
-        rate = None
-    elif rate == "best":
+    advice = "lower train.learning_rate"
+    rate: float | None = None  # the exact optimum takes no rate
+    if train.takes_rate and train.learning_rate != "best":
+        rate = float(train.learning_rate)
+        advice += f" (now {rate:g})"
+    elif train.takes_rate:
         rates = contracts.read_best_rates()
         if train.optimizer not in rates:
             raise ParamError(

@@ -66,6 +66,7 @@ def predict_batch(
         if reason is not None:
             decoded.append((name, reason))
             continue
+        assert data is not None, "an input without a reason has its bytes"
         try:
             decoded.append((name, to_glyph(data, resize=resize)))
         except SkippedImage as e:

@@ -95,7 +95,7 @@ def close_pairs(
         if not len(query):
             continue
         expected = {name: expected_candidates(parts, tree_members, query) for name, parts in searches.items()}
-        best = min(expected, key=expected.get)
+        best = min(expected, key=expected.__getitem__)
         # the first chunk from the expected count, so that even data where every query has
         # thousands of candidates (noisy copies of a few templates) stays within memory
         size = int(np.clip(MAX_CANDIDATES / max(expected[best], 1e-9), 1, CHUNK))

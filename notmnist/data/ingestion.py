@@ -122,7 +122,9 @@ def ingest(
     return Ingestion(Ingested(images, labels_array, classes), manifest, metrics)
 
 
-def _read_and_decode(source, resize, workers, max_pixels, progress):
+def _read_and_decode(
+    source: Path | str, resize: str, workers: int, max_pixels: int, progress: bool
+) -> tuple[list[str], list[str], np.ndarray, list[str | None], list[str | None]]:
     """One pass over the source: (paths, dirs, glyphs, source reasons, decode reasons).
 
     Lists are per file in storage order; glyphs has one row per file (zeros where not

@@ -61,9 +61,9 @@ def _statistics(images: np.ndarray, rows: np.ndarray, method: str) -> dict:
         else:
             histogram += np.bincount(x.ravel(), minlength=256)
     if method == "per_pixel":
-        mean = total / len(rows)
-        std = np.sqrt(np.maximum(squares / len(rows) - mean**2, 0.0))
-        return {"method": method, "mean": mean.tolist(), "std": np.maximum(std, MIN_STD).tolist()}
+        pixel_mean = total / len(rows)
+        pixel_std = np.sqrt(np.maximum(squares / len(rows) - pixel_mean**2, 0.0))
+        return {"method": method, "mean": pixel_mean.tolist(), "std": np.maximum(pixel_std, MIN_STD).tolist()}
     count = histogram.sum()
     mean = (histogram @ levels) / count
     std = float(np.sqrt(max((histogram @ levels**2) / count - mean**2, 0.0)))

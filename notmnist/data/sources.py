@@ -165,7 +165,7 @@ def _tar_entries(source: Path) -> Iterator[Member]:
         for info in tar:
             # TarFile keeps every TarInfo it has read; nothing here looks back, and on
             # notMNIST_large's 530k members they would hold about 270 MB
-            tar.members.clear()
+            tar.members.clear()  # type: ignore[attr-defined]  # typeshed leaves the attribute out
             path, reason = _clean_path(info.name)
             if info.isdir():
                 if path and not reason:  # a folder has no manifest row; its files do
@@ -179,7 +179,8 @@ def _tar_entries(source: Path) -> Iterator[Member]:
             elif info.size > MAX_FILE_BYTES:
                 yield Member(path, reason=_too_big(info.size))
             else:
-                yield Member(path, data=tar.extractfile(info).read())
+                file = tar.extractfile(info)  # a regular file: never None
+                yield Member(path, data=file.read() if file is not None else b"")
 
 
 def _zip_entries(source: Path) -> Iterator[Member]:

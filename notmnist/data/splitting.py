@@ -61,7 +61,7 @@ def target(size: float, total: int) -> int:
     return int(size) if size >= 1 else int(np.floor(size * total + 0.5))
 
 
-def resolve_labels(group, labels, eligible, policy):
+def resolve_labels(group: np.ndarray, labels: np.ndarray, eligible: np.ndarray, policy: str) -> tuple[np.ndarray, int]:
     """Per-image mask of label-conflict drops, and the number of conflicting groups.
 
     drop: every member of a group with several labels; majority: the members whose
@@ -80,7 +80,15 @@ def resolve_labels(group, labels, eligible, policy):
     return wrong, len(conflicted)
 
 
-def drop_reasons(group, labels, exact, is_blank, blank, label_conflicts, keep_one_per_group):
+def drop_reasons(
+    group: np.ndarray,
+    labels: np.ndarray,
+    exact: np.ndarray,
+    is_blank: np.ndarray,
+    blank: str,
+    label_conflicts: str,
+    keep_one_per_group: bool,
+) -> tuple[np.ndarray, int]:
     """Why each image is dropped ("" = kept), and the number of label-conflict groups.
 
     Order: blank (policy), label_conflict (policy), then, with keep_one_per_group, every
@@ -105,7 +113,16 @@ def drop_reasons(group, labels, exact, is_blank, blank, label_conflicts, keep_on
     return reason, n_conflicts
 
 
-def assign_groups(group, labels, kept, weight, classes, valid, test, seed):
+def assign_groups(
+    group: np.ndarray,
+    labels: np.ndarray,
+    kept: np.ndarray,
+    weight: np.ndarray,
+    classes: list[str],
+    valid: float,
+    test: float,
+    seed: int,
+) -> np.ndarray:
     """Split code per group id (TRAIN, VALID, TEST), stratified by class, seeded.
 
     Each image draws a seeded random key; a group takes the key of its first image, so
@@ -160,19 +177,19 @@ def assign_groups(group, labels, kept, weight, classes, valid, test, seed):
 
 
 def split_images(
-    images,
-    labels,
-    classes,
+    images: np.ndarray,
+    labels: np.ndarray,
+    classes: list[str],
     *,
-    seed,
-    valid,
-    test,
-    near_mean_abs_diff,
-    blank,
-    label_conflicts,
-    keep_one_per_group,
+    seed: int,
+    valid: float,
+    test: float,
+    near_mean_abs_diff: float,
+    blank: str,
+    label_conflicts: str,
+    keep_one_per_group: bool,
     phase_done: Callable[[str], None] | None = None,
-):
+) -> tuple[pd.DataFrame, dict]:
     """Deduplicate and split: returns (assignment DataFrame, metrics dict).
 
     Near pairs: the DCT hash proposes candidates, verified by mean |a - b| <= near_mean_abs_diff
@@ -197,11 +214,11 @@ def split_images(
     done("verification")
 
     exact_rep = first[inverse]
-    edges = [np.stack([np.arange(n), exact_rep], axis=1), near]
+    joined = [np.stack([np.arange(n), exact_rep], axis=1), near]
     blanks = np.flatnonzero(is_blank)
     if blank == "keep_one" and len(blanks):
-        edges.append(np.stack([blanks, np.full_like(blanks, blanks[0])], axis=1))
-    edges = np.concatenate(edges)
+        joined.append(np.stack([blanks, np.full_like(blanks, blanks[0])], axis=1))
+    edges = np.concatenate(joined)
     missed = 0
     split_code = None
     for rounds in range(1, MAX_ROUNDS + 1):  # noqa: B007 (the count is reported after the loop)

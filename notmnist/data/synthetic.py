@@ -58,7 +58,7 @@ CROSS_LETTER_DUPLICATES = 2
 INVERTED = 0.05  # fraction drawn black on white, as some notMNIST fonts are
 
 
-def find_fonts(family: str = "all", dirs=FONT_DIRS) -> list[str]:
+def find_fonts(family: str = "all", dirs: tuple[str, ...] = FONT_DIRS) -> list[str]:
     """Sorted paths of the font files under `dirs` whose file name starts with `family`
     (any case); "all": every font file, "none": no font file (Pillow's font alone is used).
 
@@ -67,7 +67,7 @@ def find_fonts(family: str = "all", dirs=FONT_DIRS) -> list[str]:
     """
     if family == "none":
         return []
-    found = set()
+    found: set[str] = set()
     for top in dirs:
         for folder, _, files in os.walk(top):
             found.update(
@@ -87,7 +87,8 @@ def _font(name: str) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
 
 def usable_fonts(candidates: list[str]) -> tuple[list[str], list[str]]:
     """(fonts that draw ten distinct, non-empty letters A-J, fonts refused); bundled last."""
-    good, bad = [], []
+    good: list[str] = []
+    bad: list[str] = []
     for name in candidates + [BUNDLED]:
         try:
             masks = {_draw(name, letter, 0).tobytes() for letter in LETTERS}
@@ -156,7 +157,9 @@ def png_bytes(glyph: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def _render_block(letter_index: int, start: int, stop: int, seed: int, fonts: tuple[str, ...]):
+def _render_block(
+    letter_index: int, start: int, stop: int, seed: int, fonts: tuple[str, ...]
+) -> tuple[np.ndarray, list[bytes]]:
     """Images start..stop-1 of a letter; one generator per block of BLOCK (fixed) images."""
     rng = np.random.default_rng([seed, letter_index, start])
     glyphs = np.stack([render(letter_index, rng, fonts) for _ in range(start, stop)])
@@ -201,7 +204,7 @@ def synthesize(
         "empty_files": 0,
         "truncated_files": 0,
     }
-    reserved = [set() for _ in LETTERS]  # a slot is planted at most once
+    reserved: list[set[int]] = [set() for _ in LETTERS]  # a slot is planted at most once
     for j in range(CROSS_LETTER_DUPLICATES if per_class >= 10 else 0):
         src_letter, dst_letter = 2 * j, 2 * j + 1  # A -> B, C -> D
         src, dst = (int(x) for x in rng.choice(per_class, size=2, replace=False))

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -40,7 +40,7 @@ class Optimizer:
     name: ClassVar[str]
     state: dict[int, list[np.ndarray]] = dataclasses.field(default_factory=dict, init=False, repr=False)
 
-    def __init_subclass__(cls, **kwargs) -> None:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         REGISTRY[cls.name] = cls
 
@@ -64,7 +64,7 @@ class SGD(Optimizer):
 
     name = "sgd"
 
-    def update(self, i, w, g, lr):
+    def update(self, i: int, w: np.ndarray, g: np.ndarray, lr: np.floating) -> None:
         w -= lr * g
 
 
@@ -75,7 +75,7 @@ class Momentum(Optimizer):
     name = "momentum"
     momentum: float = knob(DECAY)
 
-    def update(self, i, w, g, lr):
+    def update(self, i: int, w: np.ndarray, g: np.ndarray, lr: np.floating) -> None:
         (v,) = self.slots(i, w, 1)
         v *= w.dtype.type(self.momentum)
         v += g
@@ -88,7 +88,7 @@ class Nesterov(Momentum):
 
     name = "nesterov"
 
-    def update(self, i, w, g, lr):
+    def update(self, i: int, w: np.ndarray, g: np.ndarray, lr: np.floating) -> None:
         (v,) = self.slots(i, w, 1)
         mu = w.dtype.type(self.momentum)
         v *= mu
@@ -103,7 +103,7 @@ class Adagrad(Optimizer):
     name = "adagrad"
     epsilon: float = knob(EPSILON)
 
-    def update(self, i, w, g, lr):
+    def update(self, i: int, w: np.ndarray, g: np.ndarray, lr: np.floating) -> None:
         (s,) = self.slots(i, w, 1)
         s += g * g
         w -= lr * g / (np.sqrt(s) + w.dtype.type(self.epsilon))
@@ -117,7 +117,7 @@ class RMSprop(Optimizer):
     rho: float = knob(DECAY)
     epsilon: float = knob(EPSILON)
 
-    def update(self, i, w, g, lr):
+    def update(self, i: int, w: np.ndarray, g: np.ndarray, lr: np.floating) -> None:
         (s,) = self.slots(i, w, 1)
         rho = w.dtype.type(self.rho)
         s *= rho
@@ -137,7 +137,7 @@ class Adam(Optimizer):
     epsilon: float = knob(EPSILON)
     t: dict[int, int] = dataclasses.field(default_factory=dict, init=False, repr=False)
 
-    def update(self, i, w, g, lr):
+    def update(self, i: int, w: np.ndarray, g: np.ndarray, lr: np.floating) -> None:
         m, v = self.slots(i, w, 2)
         t = self.t[i] = self.t.get(i, 0) + 1
         b1, b2 = self.beta1, self.beta2

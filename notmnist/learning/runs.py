@@ -10,7 +10,7 @@ diverges is a result (`diverged`), not an error.
 from __future__ import annotations
 
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -42,7 +42,14 @@ class Result:
     unit: str = "epoch"
     W: np.ndarray | None = None
     b: np.ndarray | None = None
-    test_correct: np.ndarray | None = None  # bool per test image, in the test split's order
+    test_correct: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # per test image, when run.test
+
+    @property
+    def weights(self) -> lbfgs.Weights:
+        """(W, b) of a fit that did not diverge."""
+        if self.W is None or self.b is None:
+            raise ValueError(f"{self.run.name} diverged: it has no weights")
+        return self.W, self.b
 
 
 def subsample_rows(n: int, subsample: int, seed: int) -> np.ndarray:

@@ -8,6 +8,8 @@ in notmnist.learning.lbfgs.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from notmnist.learning import lbfgs, optimizers, sgd, softmax
@@ -49,7 +51,7 @@ def train(
             raise Diverged("training produced non-finite weights")
         J = softmax.objective(X, y, fit.W, fit.b, objective.l2)[0]
         valid_loss, valid_acc = softmax.loss_and_accuracy(Xv, yv, fit.W, fit.b)
-        metrics = {
+        metrics: dict[str, Any] = {
             "optimizer": optimizer,
             "learning_rate": None if fit.exact else rate,
             **fit.counts(),

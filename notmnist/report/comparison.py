@@ -93,7 +93,7 @@ def markdown(table: pd.DataFrame) -> str:
     losses with 4 decimals, other numbers with 4 significant digits."""
     import pandas as pd
 
-    def cell(column: str, value) -> str:
+    def cell(column: str, value: object) -> str:
         if pd.isna(value):
             return ""
         if isinstance(value, float):
