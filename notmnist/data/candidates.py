@@ -14,8 +14,8 @@ from notmnist.data.hashing import HASH_BITS
 BAND_BITS = 16  # 4 bands: a pair whose hashes differ in <= 3 bits shares a band (pigeonhole)
 WINDOW = 8  # in a bucket larger than WINDOW + 1, pair each image with its next WINDOW only
 # Hash candidates further apart than this (of 64 bits) are not verified: near copies differ
-# in <= 6 bits in the benchmark, while ~90% of band-sharing pairs differ in >= 14; whatever
-# this skips that matters for leaks, the audit still finds (it does not use the hash).
+# in few bits, most strangers that share a band in many (docs/benchmarks.md); whatever this
+# skips that matters for leaks, the audit still finds (it does not use the hash).
 MAX_HAMMING = 12
 
 

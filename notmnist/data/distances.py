@@ -42,8 +42,7 @@ def pair_l1(rows: np.ndarray, pairs: np.ndarray) -> np.ndarray:
     max - min is |a - b| in the rows' own dtype (uint8 pixels need no widening), and the
     sums are int32: every row here is pixels or sums of pixels, whose L1 is at most
     h x w x 255 (199,920 for 28 x 28; int32 holds up to 2^31). PAIR_CHUNK pairs at a time,
-    so the temporaries stay in the cache (three times faster than 16k pairs at a time,
-    measured on uint8 rows).
+    so the temporaries stay in the cache (docs/benchmarks.md).
     """
 
     def part(lo: int, hi: int) -> np.ndarray:

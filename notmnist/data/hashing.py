@@ -61,5 +61,5 @@ def perceptual_hashes(images: np.ndarray) -> np.ndarray:
         bits = low > np.median(low, axis=1, keepdims=True)
         return np.packbits(bits, axis=1).view(">u8").ravel()
 
-    with parallel.blas_threads(1):  # small chunks on all cores instead: 3x faster at 530k
+    with parallel.blas_threads(1):  # small chunks on all cores instead, each in the cache
         return np.concatenate([np.empty(0, dtype=np.uint64), *parallel.map_chunks(part, n, SMALL_CHUNK)])

@@ -58,7 +58,7 @@ def minimize(
         method="L-BFGS-B",
         callback=each_iteration,
         # maxcor 50 (scipy's default 10): a longer memory of curvature pairs needs fewer
-        # iterations on this ill-conditioned objective (README, *Speed and scale*)
+        # iterations on this ill-conditioned objective (docs/benchmarks.md)
         options={"maxiter": max_iter, "maxfun": 2 * max_iter, "ftol": 1e-10, "gtol": 1e-6, "maxcor": 50},
     )
     return *unpack(result.x), float(result.fun)

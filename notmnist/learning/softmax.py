@@ -30,8 +30,7 @@ def scores(X: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def class_major_scores(X: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(X W + b)^T as a C-contiguous K x n array: numpy reduces over the K classes of every
-    example much faster along contiguous rows than across 10-wide ones (a tenth of a
-    training step's time)."""
+    example faster along contiguous rows than across 10-wide ones (docs/benchmarks.md)."""
     return np.add((X @ W).T, b[:, None], order="C")
 
 
@@ -125,8 +124,8 @@ def loss_and_accuracy(
 ) -> tuple[float, float]:
     """(mean cross-entropy without the L2 term, accuracy) over all rows, in chunks on all
     cores (parallel.map_chunks), class-major as in loss_and_grad. Small chunks: every core
-    gets an even share of a 10k-row validation set (8192-row chunks gave one core 82% of
-    it), and each chunk's scores stay in the cache: 1.7x faster at 10k rows, 1.3x at 75k."""
+    gets an even share of a validation set of a few thousand rows, and each chunk's scores
+    stay in the cache (docs/benchmarks.md)."""
     n = X.shape[0]
 
     def part(lo: int, hi: int) -> tuple[float, int]:

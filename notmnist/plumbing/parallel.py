@@ -2,9 +2,9 @@
 
 numpy releases the GIL in its gathers, reductions and BLAS products, so plain Python
 threads run those at once on several cores. Threads that wait for work sleep, whereas
-OpenBLAS's own threads spin: on a busy machine two spinning BLAS threads made the small
-per-batch products of training many times slower (benchmarks/train.py), so the fitting
-code runs BLAS on one thread (`blas_threads`) and splits rows itself (`map_chunks`).
+OpenBLAS's own threads spin, and on a busy machine spinning threads slow the small
+per-batch products of training down (docs/benchmarks.md), so the fitting code runs BLAS on
+one thread (`blas_threads`) and splits rows itself (`map_chunks`).
 """
 
 from __future__ import annotations
