@@ -145,6 +145,14 @@ def test_each_sweep_run_trains_on_the_sweeps_subsample_drawn_with_its_seed():
     assert len(rows) == 300 and not np.array_equal(rows, runs.subsample_rows(1000, 300, 8))
 
 
+def test_the_train_stage_fits_lbfgs_without_a_rate_even_when_the_rate_is_best(tmp_path):
+    root = make_stage_dir(tmp_path, optimizer="lbfgs", learning_rate="best")  # no sweep has run
+    run_stage(root, "train", check=True)
+    details = json.loads((root / "metrics/train_details.json").read_text())
+    assert details["learning_rate"] is None and details["optimizer"] == "lbfgs"
+    assert json.loads((root / "metrics/train.json").read_text())["iterations"] > 1
+
+
 def test_lbfgs_reaches_the_objective_of_sklearn_with_the_same_l2():
     sklearn = pytest.importorskip("sklearn.linear_model")
     X, y = clusters(200, seed=3)
@@ -178,6 +186,7 @@ def test_sgd_with_the_default_schedule_ends_within_one_percent_of_the_optimum():
     minibatch = replace(MINIBATCH, epochs=60, batch_size=DEFAULTS["minibatch"]["batch_size"])
     # validating on the train rows makes "best epoch" mean "lowest training loss"
     _, metrics = fit("sgd", 0.5, X, y, X, y, minibatch, optimum_gap=True)
+    assert metrics["train"]["optimum"] < metrics["train"]["objective"]  # L-BFGS took it further
     assert 0 <= metrics["train"]["optimum_gap"] < 0.01 * metrics["train"]["optimum"]
 
 
@@ -264,6 +273,36 @@ def test_bad_params_are_one_error_naming_the_parameter_before_any_output(tmp_pat
     set_params(root, section, **override)
     assert pattern in error_line(run_stage(root, "train"))
     assert not (root / "models").exists() and not (root / "metrics").exists()
+
+
+def test_lbfgs_counts_one_iteration_per_curve_row_scored_on_the_validation_split():
+    (X, y), (Xv, yv) = clusters(300), clusters(90, seed=1)
+    result = lbfgs.fit(X, y, Xv, yv, 3, 0.01, 500)
+    assert result.exact and result.epochs_run == len(result.curve) > 1
+    assert [row[0] for row in result.curve] == list(range(1, len(result.curve) + 1))
+    valid_loss, valid_acc = softmax.loss_and_accuracy(Xv, yv, result.W, result.b)
+    assert result.curve[-1][4:] == pytest.approx((valid_loss, valid_acc), rel=1e-5)
+
+
+def test_the_curve_reports_the_mean_training_loss_over_every_row_of_the_epoch():
+    (X, y), (Xv, yv) = clusters(300), clusters(90, seed=1)  # batches of 32: the last one has 12 rows
+    still = sgd.fit("sgd", 1e-12, MINIBATCH, 0.0, X, y, Xv, yv, 3, progress=False)  # the weights barely move
+    _, W, b = sgd.initial_weights(X.shape[1], 3, MINIBATCH.init_sigma, np.random.default_rng(MINIBATCH.seed))
+    assert still.curve[0][3] == pytest.approx(softmax.loss_and_accuracy(X, y, W, b)[0], rel=1e-4)
+
+
+def test_a_batch_as_large_as_the_train_split_is_one_step_per_epoch():
+    (X, y), (Xv, yv) = clusters(300), clusters(90, seed=1)
+    result = sgd.fit("momentum", 0.05, replace(MINIBATCH, batch_size=300), 0.0, X, y, Xv, yv, 3, progress=False)
+    assert [row[1] for row in result.curve] == list(range(1, MINIBATCH.epochs + 1))
+
+
+def test_a_loss_that_turns_nan_stops_with_the_divergence_error():
+    (X, y), (Xv, yv) = clusters(300), clusters(90, seed=1)
+    X = X.copy()
+    X[7, 3] = np.nan
+    with pytest.raises(fitting.Diverged, match="training diverged in epoch 1"):
+        sgd.fit("sgd", 0.05, MINIBATCH, 0.0, X, y, Xv, yv, 3, progress=False)
 
 
 def test_a_batch_larger_than_the_train_split_names_the_split_size():
