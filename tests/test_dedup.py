@@ -160,3 +160,15 @@ def test_wide_blocks_are_sums_over_7_by_14_pixels():
 def test_components_are_numbered_by_their_first_image():
     labels = grouping.components(6, np.array([[4, 5], [1, 3], [3, 0]]))
     assert labels.tolist() == [0, 0, 1, 0, 2, 2]
+
+
+def test_hash_candidates_keep_pairs_exactly_max_hamming_bits_apart():
+    base = np.uint64(0x0123456789ABCDEF)
+    edge = base ^ np.uint64(((1 << candidates.MAX_HAMMING) - 1) << 16)  # 12 bits, in band 1: band 3 shared
+    assert candidates.hash_candidates(np.array([base, edge], dtype=np.uint64)).tolist() == [[0, 1]]
+
+
+@pytest.mark.parametrize("mean_abs_diff, l1", [(2, 1568), (0.29, 227), (1 / 784, 1), (0, 0)])
+def test_the_threshold_as_an_l1_sum_rounds_down_but_never_loses_a_level_to_float_error(mean_abs_diff, l1):
+    # 1/784 * 784 is 0.9999999999999999 in floats: the pair one gray level apart still counts
+    assert distances.max_l1(mean_abs_diff, 784) == l1

@@ -63,6 +63,10 @@ def test_every_optimizer_at_its_best_rate_from_the_sweep_learns_the_clusters(tmp
         result = json.loads((root / "metrics/optimizers" / name / "train.json").read_text())
         assert result["valid"]["accuracy"] > 0.9, name
         assert result["learning_rate"] == best.get(name)
+        if name != "lbfgs":
+            assert result["started_from"] == "random", name
+    # lbfgs starts from the SGD result closest to the optimum
+    assert json.loads((root / "metrics/optimizers/lbfgs/train.json").read_text())["started_from"] in best
 
 
 def test_an_optimizer_that_diverges_at_its_sweep_rate_on_the_whole_split_is_named_not_ranked(tmp_path):
@@ -239,6 +243,12 @@ def test_early_stopping_keeps_the_weights_of_the_best_epoch():
     assert softmax.loss_and_accuracy(Xv, yv, result.W, result.b)[0] == pytest.approx(min(valid_losses), rel=1e-6)
 
 
+def test_equal_validation_losses_keep_the_earliest_epoch():
+    (X, y), (Xv, yv) = clusters(300), clusters(90, seed=1)
+    still = sgd.fit("sgd", 0.0, replace(MINIBATCH, patience=0), 0.0, X, y, Xv, yv, 3, progress=False)
+    assert len({row[4] for row in still.curve}) == 1 and still.best_epoch == 1
+
+
 def test_a_huge_rate_stops_with_the_divergence_error_and_leaves_the_model_alone(tmp_path):
     root = make_stage_dir(tmp_path)
     run_stage(root, "train", check=True)
@@ -362,7 +372,7 @@ def fitted_weights(batch_size: int, in_worker: bool = False) -> np.ndarray:
             raise AssertionError("a worker process started a gather thread")
 
         batches.ThreadPoolExecutor = no_thread
-    X, y = clusters(1000, seed=5)
+    X, y = clusters(3000, seed=5)  # 3 blocks of rows: both buffers in use
     minibatch = replace(MINIBATCH, batch_size=batch_size, epochs=2, patience=0)
     return sgd.fit("momentum", 0.05, minibatch, OBJECTIVE.l2, X, y, X[:100], y[:100], 3, progress=False).W
 
@@ -381,10 +391,10 @@ def test_a_large_batch_split_over_two_threads_gives_the_whole_batch_gradient():
     X, y = clusters(1500, seed=4)
     W = np.random.default_rng(0).normal(0, 0.01, (784, 3)).astype(np.float32)
     b = np.array([0.1, -0.2, 0.0], dtype=np.float32)
-    idx = np.arange(0, 1500, 2)  # 750 rows >= SPLIT_BATCH: split in halves
+    idx = np.arange(0, 1500, 2)[:-1]  # 749 rows >= SPLIT_BATCH: split in halves of 375 and 374
     assert len(idx) >= batches.SPLIT_BATCH
     dW, db = np.empty_like(W), np.empty_like(b)
-    loss = batches.Batches(X, y, 750).gradient(idx, X[idx], W, b, 0.01, (dW, db))
+    loss = batches.Batches(X, y, 749).gradient(idx, X[idx], W, b, 0.01, (dW, db))
     whole = softmax.loss_and_grad(X[idx], y[idx], W, b, 0.01)
     assert loss == pytest.approx(whole[0], rel=1e-6)
     np.testing.assert_allclose(dW, whole[1], rtol=1e-4, atol=1e-7)
