@@ -42,8 +42,8 @@ import scipy.ndimage
 import yaml
 from PIL import Image
 
-from notmnist.plumbing.contracts import real_archive
 from tests.helpers import copy_repository
+from tests.references import real_archive
 
 SMALL = real_archive()
 CHUNK = 5000  # images transformed and encoded per batch when building the large archive

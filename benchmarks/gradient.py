@@ -31,6 +31,7 @@ import scipy.special
 
 from notmnist.learning import softmax
 from notmnist.plumbing import parallel
+from tests.references import loss_and_grad_plain
 
 SIZES = {"minibatch": 128, "batch": 1024, "course subset": 10_000, "large split": 200_000}
 
@@ -42,7 +43,7 @@ def loss_only(X: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndarray, l2: fl
 
 
 def loss_plain(X: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndarray, l2: float) -> float:
-    """J as the formulas read (float64), the forward half of softmax.loss_and_grad_plain."""
+    """J as the formulas read (float64), the forward half of loss_and_grad_plain."""
     X, W, b = (np.asarray(a, dtype=np.float64) for a in (X, W, b))
     logp = scipy.special.log_softmax(X @ W + b, axis=1)
     return float(-logp[np.arange(len(y)), y].mean() + 0.5 * l2 * np.sum(W * W))
@@ -57,7 +58,7 @@ def measure(n: int, rounds: int) -> dict[str, float]:
     args = {"ours": (X, y, W, b, 0.01), "plain": (X.astype(np.float64), y, W, b, 0.01)}  # plain: data in float64
     assert np.isclose(loss_only(*args["ours"]), softmax.loss_and_grad(*args["ours"])[0], rtol=1e-5)  # the same J
     repeat = max(1, 500_000 // n)  # some 30 ms of work per timing
-    pairs = {"ours": (loss_only, softmax.loss_and_grad), "plain": (loss_plain, softmax.loss_and_grad_plain)}
+    pairs = {"ours": (loss_only, softmax.loss_and_grad), "plain": (loss_plain, loss_and_grad_plain)}
     times = {f"{name} {part}": [] for name in pairs for part in ("loss", "gradient")}
     for name, pair in pairs.items():  # warm-up: caches, page faults, scipy's import
         for fn in pair:

@@ -27,8 +27,8 @@ from pathlib import Path
 
 from notmnist.data.ingestion import ingest
 from notmnist.data.synthetic import BUNDLED, synthesize
-from notmnist.plumbing.contracts import real_archive
 from notmnist.plumbing.parallel import all_cores
+from tests.references import real_archive
 
 SMALL = real_archive()
 

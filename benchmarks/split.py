@@ -26,15 +26,17 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from notmnist.data import dedup, splitting
+from notmnist.data import candidates, hashing, splitting
 from notmnist.plumbing import contracts
 from notmnist.plumbing.files import read_json, write_json
-from notmnist.plumbing.params import load_section
+from notmnist.plumbing.params import load
+from tests.references import real_archive
 
 PARAMS = """split:
   seed: 0
@@ -109,9 +111,11 @@ def run_stage(folder: Path) -> None:
         timings[phase] = timings.get(phase, 0.0) + now - lap
         lap = now
 
-    params = load_section("split", splitting.PARAMS, splitting.check_sizes)
+    params = load(splitting.Split)
     data = contracts.read_ingested()
-    table, metrics = splitting.split_images(data.images, data.labels, data.classes, **params, phase_done=phase_done)
+    table, metrics = splitting.split_images(
+        data.images, data.labels, data.classes, **asdict(params), phase_done=phase_done
+    )
     contracts.write_assignment(table)
     write_json(contracts.METRICS / "split.json", metrics)
     timings["total"] = time.perf_counter() - start
@@ -121,8 +125,8 @@ def run_stage(folder: Path) -> None:
 
 def hash_recall(images: np.ndarray, pairs: np.ndarray) -> float:
     """Share of pairs whose DCT hashes share a 16-bit band (found directly by the hash)."""
-    h = dedup.perceptual_hashes(images[pairs.ravel()]).reshape(-1, 2)
-    bands = [(h >> np.uint64(s)) & np.uint64(0xFFFF) for s in range(0, 64, dedup.BAND_BITS)]
+    h = hashing.perceptual_hashes(images[pairs.ravel()]).reshape(-1, 2)
+    bands = [(h >> np.uint64(s)) & np.uint64(0xFFFF) for s in range(0, 64, candidates.BAND_BITS)]
     return float(np.mean(np.any([b[:, 0] == b[:, 1] for b in bands], axis=0)))
 
 
@@ -132,7 +136,7 @@ def small_images() -> tuple[np.ndarray, np.ndarray]:
     from notmnist.data.ingestion import ingest
     from notmnist.plumbing.parallel import all_cores
 
-    archive = contracts.real_archive()
+    archive = real_archive()
     if not archive.exists():
         sys.exit(f"{archive}: not found; set NOTMNIST_SMALL to notMNIST_small.tar.gz for this set")
     data = ingest(archive, workers=all_cores()).data

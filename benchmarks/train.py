@@ -5,8 +5,9 @@
 For each N (synthetic float32 N x 784 rows, 10 classes, read through a memory map exactly
 as the train stage reads data/normalized), batch size 128 and 1024, and optimizer sgd,
 momentum and adagrad, prints the median seconds of one epoch of
-  - ours:   notmnist.learning.fitting.fit_sgd with BLAS on one thread, as the train stage runs it
-            (validation excluded, as in metrics/train.json);
+  - ours:   notmnist.learning.sgd.fit with BLAS on one thread, as the train stage runs it, with
+            params.yaml's minibatch settings but a constant rate, one epoch and the batch size
+            of the cell (validation excluded, as in metrics/train.json);
   - torch:  the same softmax regression, batches and optimizer with torch.optim
             (2 threads; skipped when torch is not installed);
 next to the floor: the time to read the training matrix twice (an epoch must read every
@@ -37,13 +38,16 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import yaml
 
-from notmnist.learning import fitting
+from notmnist.learning import sgd
+from notmnist.learning.settings import Minibatch, Objective
 from notmnist.plumbing import contracts, parallel
+from notmnist.plumbing.params import load
 
 OPTIMIZERS = ("sgd", "momentum", "adagrad")
 BATCHES = (128, 1024)
@@ -99,27 +103,11 @@ def core_scaling(rounds: int = 3) -> float:
 
 def ours(X, y, Xv, yv, optimizer: str, batch: int) -> float:
     """Seconds of one epoch of the train stage's loop."""
-    settings = {
-        "optimizer": optimizer,
-        "learning_rate": RATES[optimizer],
-        "schedule": "constant",
-        "decay_rate": 0.5,
-        "decay_epochs": 1.0,
-        "staircase": False,
-        "momentum": 0.9,
-        "rho": 0.99,
-        "beta1": 0.9,
-        "beta2": 0.999,
-        "epsilon": 1e-8,
-        "batch_size": batch,
-        "epochs": 1,
-        "patience": 0,
-        "l2": 0.01,
-        "init_sigma": 0.01,
-        "seed": 0,
-    }
+    minibatch = replace(load(Minibatch, contracts.REPOSITORY / "params.yaml"), schedule="constant", batch_size=batch)
+    minibatch = replace(minibatch, epochs=1, patience=0)
+    l2 = load(Objective, contracts.REPOSITORY / "params.yaml").l2
     with parallel.blas_threads(1):
-        return fitting.fit_sgd(X, y, Xv, yv, 10, settings, progress=False).seconds_per_epoch
+        return sgd.fit(optimizer, RATES[optimizer], minibatch, l2, X, y, Xv, yv, 10, progress=False).seconds_per_epoch
 
 
 def pytorch(torch, Xt, yt, optimizer: str, batch: int):

@@ -18,7 +18,7 @@ from notmnist.learning.model import load_model
 from notmnist.learning.softmax import log_softmax, scores
 from notmnist.plumbing import cli, contracts
 from notmnist.plumbing.files import write_text
-from notmnist.plumbing.params import load_section
+from notmnist.plumbing.params import load
 from notmnist.report import metrics, pictures
 
 OUT = contracts.METRICS
@@ -36,11 +36,19 @@ HEADLINE = (
 
 
 def main() -> None:
-    params = load_section("evaluate", metrics.PARAMS)
+    params = load(metrics.Evaluate)
     model = load_model(contracts.MODEL)
     test = contracts.read_split("test", len(model.classes))
     log_proba = log_softmax(scores(np.asarray(test.x), model.W, model.b))
-    result = metrics.evaluate(log_proba, test.y, model.classes, test.index, **params)
+    result = metrics.evaluate(
+        log_proba,
+        test.y,
+        model.classes,
+        test.index,
+        calibration_bins=params.calibration_bins,
+        n_confusions=params.n_confusions,
+        n_mistakes=params.n_mistakes,
+    )
     table = result.predictions
 
     contracts.write_metrics("evaluate", result.metrics, HEADLINE)

@@ -13,7 +13,7 @@ import sys
 from notmnist.data import ingestion
 from notmnist.plumbing import cli, contracts
 from notmnist.plumbing.parallel import all_cores
-from notmnist.plumbing.params import load_section
+from notmnist.plumbing.params import load
 
 # metrics/ingest.json, what DVC tracks; the rest (per class, reasons, warnings) goes to
 # metrics/ingest_details.json
@@ -21,9 +21,9 @@ HEADLINE = ("n_files", "n_images", "n_skipped")
 
 
 def main() -> None:
-    params = load_section("ingest", ingestion.PARAMS)
+    params = load(ingestion.Ingest)
     result = ingestion.ingest(
-        params["source"], params["resize"], params["workers"] or all_cores(), params["max_pixels"], progress=True
+        params.source, params.resize, params.workers or all_cores(), params.max_pixels, progress=True
     )
     contracts.write_ingested(result.data, result.manifest)
     contracts.write_metrics("ingest", result.metrics, HEADLINE)

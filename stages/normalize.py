@@ -11,11 +11,11 @@ How: notmnist/data/normalization.py.
 from notmnist.data import normalization
 from notmnist.plumbing import cli, contracts
 from notmnist.plumbing.files import write_json
-from notmnist.plumbing.params import load_section
+from notmnist.plumbing.params import load
 
 
 def main() -> None:
-    method = load_section("normalize", normalization.PARAMS)["method"]
+    method = load(normalization.Normalize).method
     data = contracts.read_ingested(mmap=True)
     rows = contracts.read_assignment(len(data.images))
     norm = normalization.fit(data.images, rows["train"], method)

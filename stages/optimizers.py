@@ -16,16 +16,17 @@ metrics/optimizer_curves.csv, every validation curve in one table.
 
 import pandas as pd
 
-from notmnist.learning import fitting, runs
+from notmnist.learning import fitting, lbfgs, runs
+from notmnist.learning.settings import Minibatch, Objective
 from notmnist.plumbing import cli, contracts, ties
 from notmnist.plumbing.errors import UserError
 from notmnist.plumbing.files import save_npy, write_json, write_text
-from notmnist.plumbing.params import load_section
+from notmnist.plumbing.params import load
 from notmnist.report import comparison
 
 NOTE = """Every optimizer on the same data, seed, epochs and batch size (params.yaml `minibatch`), each at
 its best rate from the sweep (metrics/sweep.csv), ranked by validation loss (losses within {tie:.1%}
-are tied and keep the sweep's order); lbfgs is the exact optimum J* of the same objective, and
+are tied and keep the sweep's order); {optimum} is the exact optimum J* of the same objective, and
 gap_to_optimum = J - J* on the train split. versus_first_on_test holds each against the first on
 the test set: `tied` unless McNemar's p < {alpha} and the two differ by at least {rule} of the {n} test
 images (the rule of 30: {resolution:.4f} in accuracy).
@@ -34,15 +35,9 @@ images (the rule of 30: {resolution:.4f} in accuracy).
 
 
 def main() -> None:
-    objective = load_section("objective", fitting.OBJECTIVE)
-    settings = {**load_section("minibatch", fitting.MINIBATCH), **objective, "report_optimum_gap": False}
+    minibatch, objective = load(Minibatch), load(Objective)
     rates = contracts.read_best_rates()
-    fits = runs.run_all(
-        [
-            runs.Run(name, {**settings, "optimizer": name, "learning_rate": rate}, test=True)
-            for name, rate in rates.items()
-        ]
-    )
+    fits = runs.run_all([runs.Run(name, name, rate, minibatch, objective, test=True) for name, rate in rates.items()])
     # the sweep's rate was best on a short run: on the whole split it may still diverge
     diverged = {r.run.name: r.metrics["error"] for r in fits if r.diverged}
     sgd = [r for r in fits if not r.diverged]
@@ -51,26 +46,26 @@ def main() -> None:
         raise UserError(f"every optimizer diverged at its sweep rate ({named}); add smaller sweep.rates")
     # the closest to the optimum (ties: the first in sweep.optimizers, whatever the float noise)
     best = ties.first_within((r, r.metrics["train"]["objective"]) for r in sgd)
-    optimum = runs.run_one(
-        runs.Run(
-            "lbfgs", {**objective, "optimizer": "lbfgs", "report_optimum_gap": False}, test=True, start=(best.W, best.b)
-        )
-    )
+    optimum = runs.run_one(runs.Run(lbfgs.NAME, lbfgs.NAME, None, minibatch, objective, test=True, start=best.weights))
     results = {r.run.name: r for r in (*sgd, optimum)}
     for name, result in results.items():
         out = contracts.OPTIMIZERS / name
         write_text(out / "curve.tsv", fitting.curve_tsv(result.curve))
         save_npy(out / "test_correct.npy", result.test_correct)
-        start = best.run.name if name == "lbfgs" else "random"  # SGD: W ~ N(0, init_sigma^2), b = 0
+        start = best.run.name if result.run.start is not None else "random"  # SGD: W ~ N(0, init_sigma^2), b = 0
         write_json(out / "train.json", {**result.metrics, "started_from": start})
-        unit = "iteration" if name == "lbfgs" else "epoch"
-        print(f"{name}: {result.seconds_per_epoch:.3g} s per {unit}")
+        print(f"{name}: {result.seconds_per_epoch:.3g} s per {result.unit}")
     metrics = {name: r.metrics for name, r in results.items()}
     correct = {name: r.test_correct for name, r in results.items()}
     n = len(optimum.test_correct)
-    table = comparison.markdown(comparison.ranking(metrics, correct))
+    table = comparison.markdown(comparison.ranking(metrics, correct, optimum=lbfgs.NAME))
     note = NOTE.format(
-        n=n, resolution=comparison.RULE_OF_30 / n, tie=ties.TIE, alpha=comparison.ALPHA, rule=comparison.RULE_OF_30
+        n=n,
+        resolution=comparison.RULE_OF_30 / n,
+        tie=ties.TIE,
+        alpha=comparison.ALPHA,
+        rule=comparison.RULE_OF_30,
+        optimum=lbfgs.NAME,
     )
     for name, error in diverged.items():
         write_json(contracts.OPTIMIZERS / name / "train.json", {"diverged": True, "learning_rate": rates[name]})
@@ -78,7 +73,9 @@ def main() -> None:
         print(f"{name}: diverged at {rates[name]:g}")
     write_text(contracts.METRICS / "optimizers.md", "# Optimizer comparison\n\n" + note + table)
     curves = {name: pd.DataFrame(r.curve, columns=fitting.CURVE_COLUMNS) for name, r in results.items()}
-    write_text(contracts.METRICS / "optimizer_curves.csv", comparison.curves(curves).to_csv(index=False))
+    write_text(
+        contracts.METRICS / "optimizer_curves.csv", comparison.curves(curves, optimum=lbfgs.NAME).to_csv(index=False)
+    )
 
 
 if __name__ == "__main__":

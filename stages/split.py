@@ -9,7 +9,7 @@ and metrics/split.json. How: notmnist/data/splitting.py.
 
 from notmnist.data import splitting
 from notmnist.plumbing import cli, contracts
-from notmnist.plumbing.params import load_section
+from notmnist.plumbing.params import load
 
 # metrics/split.json, what DVC tracks; the rest (per class, duplicate details, audit rounds)
 # goes to metrics/split_details.json
@@ -27,9 +27,20 @@ HEADLINE = (
 
 
 def main() -> None:
-    params = load_section("split", splitting.PARAMS, splitting.check_sizes)
+    params = load(splitting.Split)
     data = contracts.read_ingested()
-    table, metrics = splitting.split_images(data.images, data.labels, data.classes, **params)
+    table, metrics = splitting.split_images(
+        data.images,
+        data.labels,
+        data.classes,
+        seed=params.seed,
+        valid=params.valid,
+        test=params.test,
+        near_mean_abs_diff=params.near_mean_abs_diff,
+        blank=params.blank,
+        label_conflicts=params.label_conflicts,
+        keep_one_per_group=params.keep_one_per_group,
+    )
     contracts.write_assignment(table)
     contracts.write_metrics("split", metrics, HEADLINE)
     print(

@@ -10,16 +10,16 @@ loss), which the optimizer comparison and `train.learning_rate: best` use. How:
 notmnist/learning/tuning.py.
 """
 
-from notmnist.learning import fitting, runs, tuning
+from notmnist.learning import runs, tuning
+from notmnist.learning.settings import Minibatch, Objective
 from notmnist.plumbing import cli, contracts
 from notmnist.plumbing.files import write_text
-from notmnist.plumbing.params import load_section
+from notmnist.plumbing.params import load
 
 
 def main() -> None:
-    sweep = load_section("sweep", tuning.PARAMS)
-    settings = {**load_section("minibatch", fitting.MINIBATCH), **load_section("objective", fitting.OBJECTIVE)}
-    results = runs.run_all(tuning.runs(sweep, settings))
+    sweep, minibatch, objective = load(tuning.Sweep), load(Minibatch), load(Objective)
+    results = runs.run_all(tuning.runs(sweep, minibatch, objective))
     table = tuning.table(results)
     best = tuning.best_rates(table)
     write_text(contracts.METRICS / "sweep.csv", table.round(6).to_csv(index=False))

@@ -11,29 +11,29 @@ from pathlib import Path
 
 from notmnist.data import synthetic
 from notmnist.plumbing import cli, contracts
-from notmnist.plumbing.files import write_json
+from notmnist.plumbing.files import write_files, write_json
 from notmnist.plumbing.parallel import all_cores
-from notmnist.plumbing.params import load_section
+from notmnist.plumbing.params import load
 
 
 def main() -> None:
-    params = load_section("synthesize", synthetic.PARAMS)
-    fonts, refused = synthetic.usable_fonts(synthetic.find_fonts(params["fonts"]))
+    params = load(synthetic.Synthesize)
+    fonts, refused = synthetic.usable_fonts(synthetic.find_fonts(params.fonts))
     files, planted = synthetic.synthesize(
-        params["per_class"],
-        params["seed"],
+        params.per_class,
+        params.seed,
         fonts,
-        params["duplicates"],
-        params["near_duplicates"],
-        params["broken_files"],
+        params.duplicates,
+        params.near_duplicates,
+        params.broken_files,
         workers=all_cores(),
     )
-    synthetic.write_folder(files, contracts.SYNTHETIC)
+    write_files(contracts.SYNTHETIC, files)
     write_json(
         contracts.METRICS / "synthesize.json",
         {
             "n_files": len(files),
-            "per_class": params["per_class"],
+            "per_class": params.per_class,
             "n_fonts": len(fonts),
             "fonts": [Path(f).name if f != synthetic.BUNDLED else f for f in fonts],
             "fonts_refused": [Path(f).name for f in refused],

@@ -11,12 +11,13 @@ metrics/train.json (what DVC tracks; optimizer, rate and sizes in train_details.
 per-epoch curve metrics/train_curve.tsv. Seconds per epoch: printed, and in timings/train.json.
 """
 
-from notmnist.learning import fitting
+from notmnist.learning import fitting, training
 from notmnist.learning.model import save_model
+from notmnist.learning.settings import Minibatch, Objective, Train
 from notmnist.plumbing import cli, contracts
 from notmnist.plumbing.errors import ParamError
 from notmnist.plumbing.files import write_text
-from notmnist.plumbing.params import load_section
+from notmnist.plumbing.params import load
 
 HEADLINE = (
     "learning_rate",  # the rate used (train.learning_rate may say `best`): `dvc exp show` shows it
@@ -32,29 +33,39 @@ HEADLINE = (
 
 
 def main() -> None:
-    settings = {
-        **load_section("minibatch", fitting.MINIBATCH),
-        **load_section("objective", fitting.OBJECTIVE),
-        **load_section("train", fitting.TRAIN),
-    }
-    rate = settings["learning_rate"]
-    advice = "lower train.learning_rate" + (f" (now {rate:g})" if rate != "best" else "")
-    if rate == "best" and settings["optimizer"] != "lbfgs":
+    minibatch, objective, train = load(Minibatch), load(Objective), load(Train)
+    advice = "lower train.learning_rate"
+    rate: float | None = None  # the exact optimum takes no rate
+    if train.takes_rate and train.learning_rate != "best":
+        rate = float(train.learning_rate)
+        advice += f" (now {rate:g})"
+    elif train.takes_rate:
         rates = contracts.read_best_rates()
-        if settings["optimizer"] not in rates:
+        if train.optimizer not in rates:
             raise ParamError(
-                f"train.learning_rate: best, but the sweep tried no rate for {settings['optimizer']} "
+                f"train.learning_rate: best, but the sweep tried no rate for {train.optimizer} "
                 "(add it to sweep.optimizers)"
             )
-        settings["learning_rate"] = rates[settings["optimizer"]]
+        rate = rates[train.optimizer]
         advice = (
-            f"train.learning_rate is best, the sweep's {settings['learning_rate']:g} for {settings['optimizer']}"
+            f"train.learning_rate is best, the sweep's {rate:g} for {train.optimizer}"
             " (chosen on a short run): set a smaller number, or add smaller sweep.rates"
         )
     norm, classes = contracts.read_stats()
-    train, valid = (contracts.read_split(name, len(classes)) for name in ("train", "valid"))
+    split, valid = (contracts.read_split(name, len(classes)) for name in ("train", "valid"))
     try:
-        fit, metrics = fitting.train(settings, train.x, train.y, valid.x, valid.y, len(classes))
+        fit, metrics = training.train(
+            train.optimizer,
+            rate,
+            minibatch,
+            objective,
+            split.x,
+            split.y,
+            valid.x,
+            valid.y,
+            len(classes),
+            optimum_gap=train.report_optimum_gap,
+        )
     except fitting.Diverged as e:
         raise fitting.Diverged(f"{e}; {advice}") from None
     save_model(contracts.MODEL, fit.W, fit.b, classes, norm)

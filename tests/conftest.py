@@ -2,7 +2,7 @@
 
 import pytest
 
-from notmnist.plumbing.contracts import real_archive
+from tests.references import real_archive
 
 
 @pytest.fixture

@@ -296,3 +296,12 @@ def test_an_accuracy_may_also_move_by_two_images_of_its_set():
     large = {"n": 1440, "accuracy": 0.9}
     assert compare_metrics("f.json", large, {**large, "accuracy": 0.9049}, exact=False) == []  # within 0.005
     assert compare_metrics("f.json", large, {**large, "accuracy": 0.906}, exact=False) != []
+
+
+def test_epochs_may_differ_by_two_or_a_tenth_and_no_more():
+    train = {"epochs_run": 30, "best_epoch": 10}
+    assert compare_metrics("train.json", train, {"epochs_run": 33, "best_epoch": 8}, exact=False) == []
+    (drift,) = compare_metrics("train.json", train, {"epochs_run": 30, "best_epoch": 13}, exact=False)
+    assert drift.key == "best_epoch"
+    (drift,) = compare_metrics("train.json", train, {"epochs_run": 31, "best_epoch": 10}, exact=True)
+    assert drift.tolerance == "exact"  # where the kernel is pinned, every count must match

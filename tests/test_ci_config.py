@@ -48,7 +48,7 @@ def check_command(argv: list[str]) -> None:
         if "-r" in args:
             assert (REPO / args[args.index("-r") + 1]).exists()
     else:
-        assert program in ("apt-get", "git", "echo", "cd", "set", "export", ".", "ruff", "command"), argv
+        assert program in ("apt-get", "git", "echo", "cd", "set", "export", ".", "ruff", "mypy", "command"), argv
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +82,7 @@ def test_workflow_tests_reproduces_checks_and_uploads_metrics_in_that_order(work
         for needle in (
             "pip install -r requirements.txt",
             "ruff check .",
+            "mypy",
             TEST_COMMAND,
             "dvc repro --force",
             "python -m tools.check_repro",
@@ -119,6 +120,7 @@ def test_ci_run_is_valid_bash_and_runs_lint_the_tests_then_the_reproduction_chec
     assert (
         lines.index("ruff check .")
         < lines.index("ruff format --check .")
+        < lines.index("mypy")
         < lines.index(TEST_COMMAND)
         < lines.index("dvc repro --force")
         < lines.index("python -m tools.check_repro")

@@ -64,3 +64,27 @@ def test_a_folder_that_cannot_be_written_is_one_error_naming_the_file(tmp_path, 
         f"{tmp_path / 'out' / 'report.md'}: cannot write in {tmp_path / 'out'} (Permission denied); "
         "no output was replaced"
     )
+
+
+def test_a_block_that_fails_after_writing_replaces_none_of_its_outputs(tmp_path):
+    first, folder = tmp_path / "a.txt", tmp_path / "letters"
+    first.write_text("old")
+    folder.mkdir()
+    (folder / "A.png").write_bytes(b"old")
+    with pytest.raises(RuntimeError):
+        with files.all_or_nothing():
+            files.write_text(first, "new")
+            files.write_files(folder, {"A.png": b"new", "B/1.png": b"new"})
+            raise RuntimeError("the stage fails after writing")
+    assert first.read_text() == "old" and (folder / "A.png").read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "letters"]  # no temporary left
+
+
+def test_a_folder_written_whole_replaces_the_old_one_and_keeps_none_of_its_files(tmp_path):
+    folder = tmp_path / "letters"
+    files.write_files(folder, {"A/1.png": b"old", "stale.png": b"old"})
+    with files.all_or_nothing():
+        files.write_files(folder, {"A/1.png": b"new"})
+    assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")) == ["A", "A/1.png"]
+    assert (folder / "A/1.png").read_bytes() == b"new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["letters"]

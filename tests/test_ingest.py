@@ -17,11 +17,11 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from notmnist.data import ingestion
-from notmnist.data.ingestion import PARAMS, ingest
+from notmnist.data.ingestion import Ingest, ingest
 from notmnist.data.members import STOPPED_PATH
 from notmnist.plumbing.errors import ParamError, UserError
 from notmnist.plumbing.parallel import all_cores
-from notmnist.plumbing.params import load_section
+from notmnist.plumbing.params import load
 from tests.bombs import END, MiB, entry, header, write_tar_gz
 from tests.helpers import NOISE_PNG, encode, error_line, png_declaring, run_stage, write_params
 
@@ -242,7 +242,7 @@ def test_a_bad_parameter_is_an_error_naming_it(tmp_path, key, value):
     params = {"source": "data/raw", "resize": "fit", "workers": 0, "max_pixels": 64_000_000, key: value}
     write_params(tmp_path, {"ingest": params})
     with pytest.raises(ParamError, match=f"ingest.{key}"):
-        load_section("ingest", PARAMS, path=tmp_path / "params.yaml")
+        load(Ingest, path=tmp_path / "params.yaml")
 
 
 def test_the_stage_reports_a_bad_parameter_in_one_line_and_writes_nothing(tmp_path):
@@ -394,3 +394,13 @@ def test_a_decoding_process_that_dies_is_one_error_not_a_traceback(tmp_path, mon
     monkeypatch.setattr(ingestion, "ProcessPoolExecutor", Dying)
     with pytest.raises(UserError, match="a decoding process died"):
         ingest(write_folder_of(tmp_path / "data", "AB", 2))
+
+
+def test_ingest_refuses_images_above_its_max_pixels_unread(tmp_path):
+    (tmp_path / "A").mkdir()
+    (tmp_path / "A" / "big.png").write_bytes(encode(Image.new("L", (100, 100), 255)))
+    (tmp_path / "A" / "small.png").write_bytes(encode(Image.new("L", (28, 28), 255)))
+    assert list(ingest(tmp_path, max_pixels=64_000_000).manifest.status) == ["ok", "ok"]
+    manifest = ingest(tmp_path, max_pixels=5_000).manifest.set_index("path")
+    assert manifest.loc["A/big.png", "reason"].startswith("decompression bomb")
+    assert manifest.loc["A/small.png", "status"] == "ok"

@@ -108,3 +108,12 @@ def test_same_inputs_give_bitwise_identical_outputs(tmp_path):
     first = [path.read_bytes() for path in outputs]
     normalize(tmp_path, "per_pixel")
     assert [path.read_bytes() for path in outputs] == first
+
+
+def test_per_pixel_divides_a_nearly_constant_pixel_by_at_least_one_gray_level():
+    images = np.full((50, 28, 28), 100, np.uint8)
+    images[:, 0, 0] = np.arange(50) % 2  # std 0.5: dividing by it would blow noise up
+    images[:, 0, 1] = np.arange(50) * 5  # std about 72: its own
+    std = np.asarray(normalization.fit(images, np.arange(50), "per_pixel")["std"])
+    assert std[0] == normalization.MIN_STD and std[1] == pytest.approx(np.std(np.arange(50) * 5.0), rel=1e-6)
+    assert std[2] == normalization.MIN_STD  # constant: no division by zero

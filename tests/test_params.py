@@ -173,3 +173,32 @@ def test_a_huge_unknown_key_is_named_short(tmp_path):
 
 def test_the_c_loader_is_used_when_installed():
     assert params.LOADER is getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@pytest.mark.parametrize("value", [True, False])
+def test_a_whole_number_knob_refuses_true_and_false(value):
+    # YAML's true is a bool, and Python's bool is an int: without the check it would pass as 1
+    with pytest.raises(ParamError, match="train.epochs: bad value"):
+        params.integer(0, 10)("train.epochs", value)
+
+
+def test_settings_read_a_section_into_attributes_and_gather_a_group(tmp_path):
+    from dataclasses import FrozenInstanceError, dataclass
+    from typing import ClassVar
+
+    @dataclass(frozen=True)
+    class Train:
+        SECTION: ClassVar[str] = "train"
+        rate: float = params.knob(SPEC["rate"])
+        epochs: int = params.knob(SPEC["epochs"])
+        chosen: dict = params.group({"optimizer": SPEC["optimizer"], "shuffle": SPEC["shuffle"]})
+
+    path = write_params(tmp_path, "train:\n  rate: 1\n  epochs: 3\n  optimizer: adam\n  shuffle: true\n")
+    train = params.load(Train, path=path)
+    assert (train.rate, train.epochs, train.chosen) == (1.0, 3, {"optimizer": "adam", "shuffle": True})
+    with pytest.raises(FrozenInstanceError):
+        train.rate = 2.0
+    with pytest.raises(ParamError, match=r"train\.shufle: unknown parameter \(did you mean train\.shuffle\?\)"):
+        params.parse(Train, {"rate": 1, "epochs": 3, "optimizer": "adam", "shufle": True})
+    with pytest.raises(TypeError):  # no defaults in code: params.yaml holds every value
+        Train(rate=1.0, epochs=3)

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from notmnist.data import dedup, splitting
+from notmnist.data import audit, splitting
 from notmnist.data.ingestion import ingest
 from notmnist.plumbing.errors import ParamError
-from notmnist.plumbing.params import validate
+from notmnist.plumbing.params import parse
 from tests.helpers import (
     CLASSES,
     brute_force_pairs,
@@ -130,7 +130,7 @@ def test_audit_catches_a_cross_split_pair_when_grouping_is_bypassed():
     split_code = np.zeros(len(images), dtype=np.int64)
     split_code[10] = 2
     split_code[11] = -1  # dropped images are never audited
-    leaks, dist = dedup.close_pairs(images, split_code, max_l1=2 * 784)
+    leaks, dist = audit.close_pairs(images, split_code, max_l1=2 * 784)
     assert leaks.tolist() == [[2, 10]] and 0 < dist[0] <= 2 * 784
 
 
@@ -233,7 +233,7 @@ def test_same_params_twice_give_an_identical_assignment(tmp_path):
 )
 def test_bad_params_are_rejected_naming_the_parameter(change, named):
     with pytest.raises(ParamError, match=named.replace("+", r"\+")):
-        validate("split", {**DEFAULTS, **change}, splitting.PARAMS, splitting.check_sizes)
+        parse(splitting.Split, {**DEFAULTS, **change})
 
 
 def test_a_split_that_leaves_a_class_empty_fails_before_outputs_are_touched(tmp_path):

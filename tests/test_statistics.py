@@ -27,3 +27,14 @@ def test_mcnemar_p_value_is_the_two_sided_exact_binomial_on_the_disagreements():
 def test_a_set_of_n_examples_resolves_thirty_of_them():
     assert statistics.resolution(1500) == pytest.approx(0.02)
     assert statistics.resolution(0) == 30  # no examples: nothing resolvable, and no division by zero
+
+
+def test_exactly_thirty_images_apart_with_a_small_p_is_a_difference_not_a_tie():
+    from notmnist.report.comparison import versus
+
+    n = 1000
+    best, other = np.ones(n, bool), np.ones(n, bool)
+    other[: statistics.RULE_OF_30] = False  # 30 apart, p ~ 2e-9
+    assert versus(best, other)[0] == "worse"
+    other[0] = True  # 29 apart
+    assert versus(best, other)[0] == "tied"

@@ -4,27 +4,24 @@ L-BFGS yardstick against scikit-learn, early stopping, divergence, determinism a
 import json
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from notmnist.learning import fitting, optimizers, softmax, tuning
+from notmnist.learning import batches, fitting, lbfgs, optimizers, runs, settings, sgd, softmax, training, tuning
 from notmnist.learning.model import load_model
+from notmnist.learning.runs import Result, Run
 from notmnist.plumbing import parallel, ties
 from notmnist.plumbing.errors import UserError
+from notmnist.plumbing.params import parse
 from notmnist.report import comparison
 from tests.helpers import DEFAULTS, clusters, error_line, read_params, run_stage, write_normalized, write_params
 
-SETTINGS = {
-    **DEFAULTS["minibatch"],
-    **DEFAULTS["objective"],
-    **DEFAULTS["train"],
-    "learning_rate": 0.05,
-    "epochs": 5,
-    "batch_size": 32,
-}
-COMPARED = (*optimizers.NAMES, "lbfgs")
+MINIBATCH = parse(settings.Minibatch, {**DEFAULTS["minibatch"], "epochs": 5, "batch_size": 32})
+OBJECTIVE = parse(settings.Objective, DEFAULTS["objective"])
+COMPARED = settings.NAMES
 SWEEP = {"optimizers": list(optimizers.NAMES), "rates": [0.001, 0.01, 0.1, 1.0], "subsample": 0, "seed": 0}
 
 
@@ -47,8 +44,8 @@ def set_params(root, section, **overrides):
     write_params(root, everything)
 
 
-def fit(settings, X, y, Xv, yv):
-    return fitting.train(settings, X, y, Xv, yv, 3, progress=False)
+def fit(optimizer, rate, X, y, Xv, yv, minibatch=MINIBATCH, objective=OBJECTIVE, **options):
+    return training.train(optimizer, rate, minibatch, objective, X, y, Xv, yv, 3, progress=False, **options)
 
 
 def test_every_optimizer_at_its_best_rate_from_the_sweep_learns_the_clusters(tmp_path):
@@ -66,6 +63,10 @@ def test_every_optimizer_at_its_best_rate_from_the_sweep_learns_the_clusters(tmp
         result = json.loads((root / "metrics/optimizers" / name / "train.json").read_text())
         assert result["valid"]["accuracy"] > 0.9, name
         assert result["learning_rate"] == best.get(name)
+        if name != "lbfgs":
+            assert result["started_from"] == "random", name
+    # lbfgs starts from the SGD result closest to the optimum
+    assert json.loads((root / "metrics/optimizers/lbfgs/train.json").read_text())["started_from"] in best
 
 
 def test_an_optimizer_that_diverges_at_its_sweep_rate_on_the_whole_split_is_named_not_ranked(tmp_path):
@@ -127,13 +128,43 @@ def test_train_at_the_best_rate_takes_the_sweeps_rate_for_its_optimizer(tmp_path
     assert "the sweep tried no rate for adagrad" in error_line(run_stage(root, "train"))
 
 
+def sweep_result(rate: float, train_objective: float, valid_loss: float) -> Result:
+    metrics = {"train": {"objective": train_objective}, "valid": {"loss": valid_loss, "accuracy": 0.9}, "best_epoch": 3}
+    return Result(Run(f"sgd@{rate:g}", "sgd", rate, MINIBATCH, OBJECTIVE), False, metrics, [], 0.1)
+
+
+def test_the_sweep_chooses_each_rate_on_validation_loss_not_training_loss():
+    # the larger rate overfits less here: a lower valid loss despite a higher train objective
+    table = tuning.table([sweep_result(0.01, 0.2, 0.9), sweep_result(0.1, 0.5, 0.4)])
+    assert list(table["valid_loss"]) == [0.9, 0.4]
+    assert tuning.best_rates(table) == {"sgd": 0.1}
+
+
+def test_each_sweep_run_trains_on_the_sweeps_subsample_drawn_with_its_seed():
+    sweep = tuning.Sweep(optimizers=["sgd", "adam"], rates=[0.1, 1.0], subsample=300, seed=7)
+    planned = tuning.runs(sweep, MINIBATCH, OBJECTIVE)
+    assert [(r.optimizer, r.rate) for r in planned] == [("sgd", 0.1), ("sgd", 1.0), ("adam", 0.1), ("adam", 1.0)]
+    assert {(r.subsample, r.seed) for r in planned} == {(300, 7)}
+    rows = runs.subsample_rows(1000, 300, 7)
+    assert len(rows) == 300 and not np.array_equal(rows, runs.subsample_rows(1000, 300, 8))
+
+
+def test_the_train_stage_fits_lbfgs_without_a_rate_even_when_the_rate_is_best(tmp_path):
+    root = make_stage_dir(tmp_path, optimizer="lbfgs", learning_rate="best")  # no sweep has run
+    run_stage(root, "train", check=True)
+    headline = json.loads((root / "metrics/train.json").read_text())
+    details = json.loads((root / "metrics/train_details.json").read_text())
+    assert headline["learning_rate"] is None and details["optimizer"] == "lbfgs"
+    assert json.loads((root / "metrics/train.json").read_text())["iterations"] > 1
+
+
 def test_lbfgs_reaches_the_objective_of_sklearn_with_the_same_l2():
     sklearn = pytest.importorskip("sklearn.linear_model")
     X, y = clusters(200, seed=3)
     l2 = 0.02
     reference = sklearn.LogisticRegression(C=1 / (l2 * len(X)), tol=1e-10, max_iter=10_000).fit(X, y)
     W_ref, b_ref = reference.coef_.T, reference.intercept_
-    W, b, J = fitting.minimize_lbfgs(X, y, 3, l2, 1000)
+    W, b, J = lbfgs.minimize(X, y, 3, l2, 1000)
     J_ref = softmax.objective(X, y, W_ref, b_ref, l2)[0]
     assert J <= J_ref * (1 + 1e-4)
     assert J == pytest.approx(J_ref, rel=1e-4)
@@ -144,10 +175,9 @@ def test_lbfgs_reaches_the_objective_of_sklearn_with_the_same_l2():
 def test_lbfgs_from_a_trained_start_reaches_the_same_optimum_in_fewer_iterations():
     (X, y), (Xv, yv) = clusters(300), clusters(90, seed=1)
     l2 = 1e-4  # weak regularization: the optimum lies further from zero
-    cold = fitting.fit_lbfgs(X, y, Xv, yv, 3, l2, 500)
-    settings = {**SETTINGS, "optimizer": "momentum", "epochs": 20, "l2": l2}
-    trained = fitting.fit_sgd(X, y, Xv, yv, 3, settings, progress=False)
-    warm = fitting.fit_lbfgs(X, y, Xv, yv, 3, l2, 500, start=(trained.W, trained.b))
+    cold = lbfgs.fit(X, y, Xv, yv, 3, l2, 500)
+    trained = sgd.fit("momentum", 0.05, replace(MINIBATCH, epochs=20), l2, X, y, Xv, yv, 3, progress=False)
+    warm = lbfgs.fit(X, y, Xv, yv, 3, l2, 500, start=(trained.W, trained.b))
     objective = [softmax.objective(X, y, f.W, f.b, l2)[0] for f in (cold, warm)]
     assert objective[1] == pytest.approx(objective[0], abs=1e-6)
     assert warm.epochs_run < cold.epochs_run
@@ -158,16 +188,10 @@ def test_sgd_with_the_default_schedule_ends_within_one_percent_of_the_optimum():
     centers = rng.normal(size=(3, 20))  # a small well-conditioned problem: 20 features
     y = rng.integers(0, 3, 2000)
     X = (centers[y] + rng.normal(size=(2000, 20))).astype(np.float32)
-    settings = {
-        **SETTINGS,
-        "optimizer": "sgd",
-        "learning_rate": 0.5,
-        "epochs": 60,
-        "batch_size": DEFAULTS["minibatch"]["batch_size"],
-        "report_optimum_gap": True,
-    }
+    minibatch = replace(MINIBATCH, epochs=60, batch_size=DEFAULTS["minibatch"]["batch_size"])
     # validating on the train rows makes "best epoch" mean "lowest training loss"
-    _, metrics = fit(settings, X, y, X, y)
+    _, metrics = fit("sgd", 0.5, X, y, X, y, minibatch, optimum_gap=True)
+    assert metrics["train"]["optimum"] < metrics["train"]["objective"]  # L-BFGS took it further
     assert 0 <= metrics["train"]["optimum_gap"] < 0.01 * metrics["train"]["optimum"]
 
 
@@ -212,12 +236,18 @@ def test_another_seed_gives_another_model(tmp_path):
 def test_early_stopping_keeps_the_weights_of_the_best_epoch():
     (X, y), (Xv, yv) = clusters(300), clusters(90, seed=1)
     yv = np.random.default_rng(5).permutation(yv)  # labels unrelated to the features: overfits
-    settings = {**SETTINGS, "epochs": 40, "patience": 3, "batch_size": 16, "schedule": "constant", "l2": 0.0}
-    result = fitting.fit_sgd(X, y, Xv, yv, 3, settings, progress=False)
+    minibatch = replace(MINIBATCH, epochs=40, patience=3, batch_size=16, schedule="constant")
+    result = sgd.fit("momentum", 0.05, minibatch, 0.0, X, y, Xv, yv, 3, progress=False)
     valid_losses = [row[4] for row in result.curve]
     assert result.epochs_run - result.best_epoch == 3 and result.epochs_run < 40
     assert result.best_epoch == 1 + int(np.argmin(valid_losses))
     assert softmax.loss_and_accuracy(Xv, yv, result.W, result.b)[0] == pytest.approx(min(valid_losses), rel=1e-6)
+
+
+def test_equal_validation_losses_keep_the_earliest_epoch():
+    (X, y), (Xv, yv) = clusters(300), clusters(90, seed=1)
+    still = sgd.fit("sgd", 0.0, replace(MINIBATCH, patience=0), 0.0, X, y, Xv, yv, 3, progress=False)
+    assert len({row[4] for row in still.curve}) == 1 and still.best_epoch == 1
 
 
 def test_a_huge_rate_stops_with_the_divergence_error_and_leaves_the_model_alone(tmp_path):
@@ -256,10 +286,40 @@ def test_bad_params_are_one_error_naming_the_parameter_before_any_output(tmp_pat
     assert not (root / "models").exists() and not (root / "metrics").exists()
 
 
+def test_lbfgs_counts_one_iteration_per_curve_row_scored_on_the_validation_split():
+    (X, y), (Xv, yv) = clusters(300), clusters(90, seed=1)
+    result = lbfgs.fit(X, y, Xv, yv, 3, 0.01, 500)
+    assert result.exact and result.epochs_run == len(result.curve) > 1
+    assert [row[0] for row in result.curve] == list(range(1, len(result.curve) + 1))
+    valid_loss, valid_acc = softmax.loss_and_accuracy(Xv, yv, result.W, result.b)
+    assert result.curve[-1][4:] == pytest.approx((valid_loss, valid_acc), rel=1e-5)
+
+
+def test_the_curve_reports_the_mean_training_loss_over_every_row_of_the_epoch():
+    (X, y), (Xv, yv) = clusters(300), clusters(90, seed=1)  # batches of 32: the last one has 12 rows
+    still = sgd.fit("sgd", 1e-12, MINIBATCH, 0.0, X, y, Xv, yv, 3, progress=False)  # the weights barely move
+    _, W, b = sgd.initial_weights(X.shape[1], 3, MINIBATCH.init_sigma, np.random.default_rng(MINIBATCH.seed))
+    assert still.curve[0][3] == pytest.approx(softmax.loss_and_accuracy(X, y, W, b)[0], rel=1e-4)
+
+
+def test_a_batch_as_large_as_the_train_split_is_one_step_per_epoch():
+    (X, y), (Xv, yv) = clusters(300), clusters(90, seed=1)
+    result = sgd.fit("momentum", 0.05, replace(MINIBATCH, batch_size=300), 0.0, X, y, Xv, yv, 3, progress=False)
+    assert [row[1] for row in result.curve] == list(range(1, MINIBATCH.epochs + 1))
+
+
+def test_a_loss_that_turns_nan_stops_with_the_divergence_error():
+    (X, y), (Xv, yv) = clusters(300), clusters(90, seed=1)
+    X = X.copy()
+    X[7, 3] = np.nan
+    with pytest.raises(fitting.Diverged, match="training diverged in epoch 1"):
+        sgd.fit("sgd", 0.05, MINIBATCH, 0.0, X, y, Xv, yv, 3, progress=False)
+
+
 def test_a_batch_larger_than_the_train_split_names_the_split_size():
     (X, y), (Xv, yv) = clusters(300), clusters(90, seed=1)
     with pytest.raises(Exception, match="at most the 300 rows of the train split"):
-        fit({**SETTINGS, "batch_size": 301}, X, y, Xv, yv)
+        fit("momentum", 0.05, X, y, Xv, yv, replace(MINIBATCH, batch_size=301))
 
 
 def test_optimizer_comparison_ranks_every_optimizer_against_the_optimum(tmp_path):
@@ -312,10 +372,10 @@ def fitted_weights(batch_size: int, in_worker: bool = False) -> np.ndarray:
         def no_thread(*args, **kwargs):
             raise AssertionError("a worker process started a gather thread")
 
-        fitting.ThreadPoolExecutor = no_thread
-    X, y = clusters(1000, seed=5)
-    settings = {**SETTINGS, "optimizer": "momentum", "batch_size": batch_size, "epochs": 2, "patience": 0}
-    return fitting.fit_sgd(X, y, X[:100], y[:100], 3, settings, progress=False).W
+        batches.ThreadPoolExecutor = no_thread
+    X, y = clusters(3000, seed=5)  # 3 blocks of rows: both buffers in use
+    minibatch = replace(MINIBATCH, batch_size=batch_size, epochs=2, patience=0)
+    return sgd.fit("momentum", 0.05, minibatch, OBJECTIVE.l2, X, y, X[:100], y[:100], 3, progress=False).W
 
 
 @pytest.mark.parametrize("batch_size", [32, 100])  # blocks of 32 batches and of 10, the last one short
@@ -332,10 +392,10 @@ def test_a_large_batch_split_over_two_threads_gives_the_whole_batch_gradient():
     X, y = clusters(1500, seed=4)
     W = np.random.default_rng(0).normal(0, 0.01, (784, 3)).astype(np.float32)
     b = np.array([0.1, -0.2, 0.0], dtype=np.float32)
-    idx = np.arange(0, 1500, 2)  # 750 rows >= SPLIT_BATCH: split in halves
-    assert len(idx) >= fitting.SPLIT_BATCH
+    idx = np.arange(0, 1500, 2)[:-1]  # 749 rows >= SPLIT_BATCH: split in halves of 375 and 374
+    assert len(idx) >= batches.SPLIT_BATCH
     dW, db = np.empty_like(W), np.empty_like(b)
-    loss = fitting.Batches(X, y, 750).gradient(idx, X[idx], W, b, 0.01, (dW, db))
+    loss = batches.Batches(X, y, 749).gradient(idx, X[idx], W, b, 0.01, (dW, db))
     whole = softmax.loss_and_grad(X[idx], y[idx], W, b, 0.01)
     assert loss == pytest.approx(whole[0], rel=1e-6)
     np.testing.assert_allclose(dW, whole[1], rtol=1e-4, atol=1e-7)

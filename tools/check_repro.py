@@ -37,7 +37,7 @@ import math
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import yaml
 
@@ -104,6 +104,7 @@ def tolerance_for(key: str) -> tuple[float, float]:
 
 def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
     """{"valid": {"accuracy": 0.9}, "ci": [1, 2]} -> {"valid.accuracy": 0.9, "ci.0": 1, "ci.1": 2}."""
+    items: Iterable[tuple[Any, Any]]
     if isinstance(obj, dict):
         items = obj.items()
     elif isinstance(obj, list):

@@ -87,18 +87,18 @@ def predict_batch(
         if reason is not None:
             decoded.append((name, reason))
             continue
+        assert data is not None, "an input without a reason has its bytes"
         try:
             decoded.append((name, glyph_of(data, as_is, resize)))
         except SkippedImage as e:
             decoded.append((name, e.reason))
-    out: list[tuple[str, np.ndarray | str, str | None]] = [(name, glyph, None) for name, glyph in decoded]
-    good = [i for i, (_, glyph) in enumerate(decoded) if isinstance(glyph, Glyph)]
-    if good:
-        glyphs = [decoded[i][1] for i in good]
-        x = apply(np.stack([g.pixels for g in glyphs]), model.norm)
-        for i, glyph, proba in zip(good, glyphs, predict_proba(x, model.W, model.b)):
-            out[i] = (decoded[i][0], proba, glyph.warning)
-    return out
+    glyphs = [glyph for _, glyph in decoded if isinstance(glyph, Glyph)]
+    x = apply(np.stack([g.pixels for g in glyphs]), model.norm) if glyphs else None
+    probabilities = iter(predict_proba(x, model.W, model.b) if x is not None else [])
+    return [
+        (name, next(probabilities), glyph.warning) if isinstance(glyph, Glyph) else (name, glyph, None)
+        for name, glyph in decoded
+    ]
 
 
 def line(name: str, proba: np.ndarray, classes: list[str], as_json: bool, warning: str | None = None) -> str:

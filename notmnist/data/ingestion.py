@@ -14,6 +14,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -24,14 +25,19 @@ from notmnist.data.sources import class_of, iter_members, layout_depth
 from notmnist.plumbing.cli import printable
 from notmnist.plumbing.contracts import SIZE, Ingested
 from notmnist.plumbing.errors import UserError
-from notmnist.plumbing.params import choice, integer, text
+from notmnist.plumbing.params import choice, integer, knob, text
 
-PARAMS = {  # section ingest
-    "source": text(),
-    "resize": choice(*RESIZE_POLICIES),
-    "workers": integer(0, 256),
-    "max_pixels": integer(SIZE * SIZE, 150_000_000),  # below Pillow's own hard limit
-}
+
+@dataclass(frozen=True)
+class Ingest:
+    """Section ingest: where the images are, and how odd ones are read."""
+
+    SECTION: ClassVar[str] = "ingest"
+    source: str = knob(text())
+    resize: str = knob(choice(*RESIZE_POLICIES))
+    workers: int = knob(integer(0, 256))
+    max_pixels: int = knob(integer(SIZE * SIZE, 150_000_000))  # below Pillow's own hard limit
+
 
 BATCH = 256  # files per worker task: IPC stays cheap, the progress bar stays smooth
 BATCH_BYTES = 8 * 2**20  # ... or fewer, so that a batch of big files is a few MB, not GB
@@ -128,7 +134,9 @@ def ingest(
     return Ingestion(Ingested(images, labels_array, classes), manifest, metrics)
 
 
-def _read_and_decode(source, resize, workers, max_pixels, progress):
+def _read_and_decode(
+    source: Path | str, resize: str, workers: int, max_pixels: int, progress: bool
+) -> tuple[list[str], list[str], np.ndarray, list[str | None], list[str | None]]:
     """One pass over the source: (paths, dirs, glyphs, source reasons, decode reasons).
 
     Lists are per file in storage order; glyphs has one row per file (zeros where not

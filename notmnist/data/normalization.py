@@ -13,17 +13,26 @@ map, so notMNIST_large (530k images) never needs more than a chunk of float memo
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
 from notmnist.plumbing.files import atomic_path, rounded
-from notmnist.plumbing.params import choice
+from notmnist.plumbing.params import choice, knob
 
 METHODS = ("udacity", "standardize", "per_pixel")
-PARAMS = {"method": choice(*METHODS)}  # section normalize
 CHUNK = 8192  # rows converted at a time: 8192 x 784 float32 = 25 MB
 MIN_STD = 1.0  # per_pixel: a pixel (nearly) constant in train is divided by at least one gray level
+
+
+@dataclass(frozen=True)
+class Normalize:
+    """Section normalize."""
+
+    SECTION: ClassVar[str] = "normalize"
+    method: str = knob(choice(*METHODS))
 
 
 def fit(images: np.ndarray, rows: np.ndarray, method: str) -> dict:
@@ -52,9 +61,9 @@ def _statistics(images: np.ndarray, rows: np.ndarray, method: str) -> dict:
         else:
             histogram += np.bincount(x.ravel(), minlength=256)
     if method == "per_pixel":
-        mean = total / len(rows)
-        std = np.sqrt(np.maximum(squares / len(rows) - mean**2, 0.0))
-        return {"method": method, "mean": mean.tolist(), "std": np.maximum(std, MIN_STD).tolist()}
+        pixel_mean = total / len(rows)
+        pixel_std = np.sqrt(np.maximum(squares / len(rows) - pixel_mean**2, 0.0))
+        return {"method": method, "mean": pixel_mean.tolist(), "std": np.maximum(pixel_std, MIN_STD).tolist()}
     count = histogram.sum()
     mean = (histogram @ levels) / count
     std = float(np.sqrt(max((histogram @ levels**2) / count - mean**2, 0.0)))

@@ -162,7 +162,8 @@ def _archive_members(source: Path, limits: Limits, first: Callable[[str], bool])
     except Unreadable as e:
         raise UserError(f"ingest.source: {e}") from None
     with raw:
-        kind = archive_format(raw.peek(512)[:512], source.name)
+        kind = archive_format(raw.read(512), source.name)
+        raw.seek(0)  # a regular file: the readers start from its first byte
         if kind is None:
             raise UserError(f"ingest.source: {source} is not a folder or a .tar/.tar.gz/.tgz/.zip archive")
         try:

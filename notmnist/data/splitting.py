@@ -1,12 +1,13 @@
 """Deduplicate the ingested images, then a seeded, stratified, leak-free train/valid/test split.
 
 1. Duplicate groups: exact duplicates (same pixels) and verified near duplicates (mean
-   absolute pixel difference <= near_mean_abs_diff) are joined by union-find (notmnist.data.dedup).
+   absolute pixel difference <= near_mean_abs_diff) are joined into groups
+   (notmnist.data: hashing, candidates, distances, grouping).
 2. Blank (constant) images and label conflicts (one group, several letters) are dropped
    or reduced by policy; within a split one image per group is kept by default.
 3. Groups go whole to one split, stratified by class: per class, groups in a seeded
    random order fill test, then valid, up to their target counts; the rest is train.
-4. Leak audit (dedup.close_pairs, a different method with no false negatives): every
+4. Leak audit (audit.close_pairs, a different method with no false negatives): every
    cross-split pair of kept images within the threshold (which the hash missed) is merged
    into one group and the split is redone, until the audit finds none; after MAX_ROUNDS
    rounds with leaks left, the split fails.
@@ -14,32 +15,40 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from dataclasses import dataclass
+from typing import Callable, ClassVar
 
 import numpy as np
 import pandas as pd
 
-from notmnist.data import dedup
+from notmnist.data import audit, candidates, distances, grouping, hashing
 from notmnist.plumbing.contracts import DROPPED, SPLITS
 from notmnist.plumbing.errors import ParamError, UserError
-from notmnist.plumbing.params import boolean, choice, integer, number, split_size
+from notmnist.plumbing.params import boolean, choice, integer, knob, number, split_size
 
-PARAMS = {  # section split
-    "seed": integer(0),
-    "valid": split_size(),
-    "test": split_size(),
-    "near_mean_abs_diff": number(0, 255),
-    "blank": choice("drop", "keep_one"),
-    "label_conflicts": choice("drop", "majority"),
-    "keep_one_per_group": boolean(),
-}
 MAX_ROUNDS = 10
 TRAIN, VALID, TEST = 0, 1, 2  # split codes: index into SPLITS
 
 
-def check_sizes(params: dict) -> None:
+@dataclass(frozen=True)
+class Split:
+    """Section split: duplicates, their policies, and the sizes of valid and test."""
+
+    SECTION: ClassVar[str] = "split"
+    seed: int = knob(integer(0))
+    valid: float = knob(split_size())
+    test: float = knob(split_size())
+    near_mean_abs_diff: float = knob(number(0, 255))
+    blank: str = knob(choice("drop", "keep_one"))
+    label_conflicts: str = knob(choice("drop", "majority"))
+    keep_one_per_group: bool = knob(boolean())
+
+    def __post_init__(self) -> None:
+        check_sizes(self.valid, self.test)
+
+
+def check_sizes(valid: float, test: float) -> None:
     """Two fractions must leave something for train."""
-    valid, test = params["valid"], params["test"]
     if valid < 1 and test < 1 and valid + test >= 1:
         raise ParamError(
             f"split.valid + split.test: bad value {valid} + {test} = {valid + test:g}; "
@@ -52,7 +61,7 @@ def target(size: float, total: int) -> int:
     return int(size) if size >= 1 else int(np.floor(size * total + 0.5))
 
 
-def resolve_labels(group, labels, eligible, policy):
+def resolve_labels(group: np.ndarray, labels: np.ndarray, eligible: np.ndarray, policy: str) -> tuple[np.ndarray, int]:
     """Per-image mask of label-conflict drops, and the number of conflicting groups.
 
     drop: every member of a group with several labels; majority: the members whose
@@ -71,7 +80,15 @@ def resolve_labels(group, labels, eligible, policy):
     return wrong, len(conflicted)
 
 
-def drop_reasons(group, labels, exact, is_blank, blank, label_conflicts, keep_one_per_group):
+def drop_reasons(
+    group: np.ndarray,
+    labels: np.ndarray,
+    exact: np.ndarray,
+    is_blank: np.ndarray,
+    blank: str,
+    label_conflicts: str,
+    keep_one_per_group: bool,
+) -> tuple[np.ndarray, int]:
     """Why each image is dropped ("" = kept), and the number of label-conflict groups.
 
     Order: blank (policy), label_conflict (policy), then, with keep_one_per_group, every
@@ -96,7 +113,16 @@ def drop_reasons(group, labels, exact, is_blank, blank, label_conflicts, keep_on
     return reason, n_conflicts
 
 
-def assign_groups(group, labels, kept, weight, classes, valid, test, seed):
+def assign_groups(
+    group: np.ndarray,
+    labels: np.ndarray,
+    kept: np.ndarray,
+    weight: np.ndarray,
+    classes: list[str],
+    valid: float,
+    test: float,
+    seed: int,
+) -> np.ndarray:
     """Split code per group id (TRAIN, VALID, TEST), stratified by class, seeded.
 
     Each image draws a seeded random key; a group takes the key of its first image, so
@@ -151,19 +177,19 @@ def assign_groups(group, labels, kept, weight, classes, valid, test, seed):
 
 
 def split_images(
-    images,
-    labels,
-    classes,
+    images: np.ndarray,
+    labels: np.ndarray,
+    classes: list[str],
     *,
-    seed,
-    valid,
-    test,
-    near_mean_abs_diff,
-    blank,
-    label_conflicts,
-    keep_one_per_group,
+    seed: int,
+    valid: float,
+    test: float,
+    near_mean_abs_diff: float,
+    blank: str,
+    label_conflicts: str,
+    keep_one_per_group: bool,
     phase_done: Callable[[str], None] | None = None,
-):
+) -> tuple[pd.DataFrame, dict]:
     """Deduplicate and split: returns (assignment DataFrame, metrics dict).
 
     Near pairs: the DCT hash proposes candidates, verified by mean |a - b| <= near_mean_abs_diff
@@ -172,31 +198,31 @@ def split_images(
     """
     done = phase_done or (lambda phase: None)
     n = len(images)
-    rows = dedup.flat(images)
-    max_l1 = int(np.floor(near_mean_abs_diff * rows.shape[1] + 1e-9))
-    exact = dedup.exact_hashes(images)
+    rows = distances.flat(images)
+    max_l1 = distances.max_l1(near_mean_abs_diff, rows.shape[1])
+    exact = hashing.exact_hashes(images)
     _, first, inverse = np.unique(exact, return_index=True, return_inverse=True)
-    phash = dedup.perceptual_hashes(images)  # equal pixels, equal hash: no need to gather
+    phash = hashing.perceptual_hashes(images)  # equal pixels, equal hash: no need to gather
     is_blank = rows.min(axis=1) == rows.max(axis=1)
-    sk = dedup.sketches(images)  # shared by verification and every audit round
+    sk = distances.sketches(images)  # shared by verification and every audit round
     done("hashing")
 
     distinct = np.sort(first[~is_blank[first]])
-    candidates = distinct[dedup.hash_candidates(phash[distinct])]
+    proposed = distinct[candidates.hash_candidates(phash[distinct])]
     done("candidates")
-    near = dedup.near_pairs(images, candidates, max_l1, sk)
+    near = distances.near_pairs(images, proposed, max_l1, sk)
     done("verification")
 
     exact_rep = first[inverse]
-    edges = [np.stack([np.arange(n), exact_rep], axis=1), near]
+    joined = [np.stack([np.arange(n), exact_rep], axis=1), near]
     blanks = np.flatnonzero(is_blank)
     if blank == "keep_one" and len(blanks):
-        edges.append(np.stack([blanks, np.full_like(blanks, blanks[0])], axis=1))
-    edges = np.concatenate(edges)
+        joined.append(np.stack([blanks, np.full_like(blanks, blanks[0])], axis=1))
+    edges = np.concatenate(joined)
     missed = 0
     split_code = None
     for rounds in range(1, MAX_ROUNDS + 1):  # noqa: B007 (the count is reported after the loop)
-        group = dedup.components(n, edges)
+        group = grouping.components(n, edges)
         reason, n_conflicts = drop_reasons(group, labels, exact, is_blank, blank, label_conflicts, keep_one_per_group)
         kept = reason == ""
         weight = np.bincount(group[kept], minlength=group.max() + 1)
@@ -205,7 +231,7 @@ def split_images(
         changed = None if split_code is None else split_code != new_code
         split_code = new_code
         done("grouping")
-        leaks, leak_l1 = dedup.close_pairs(images, split_code, max_l1, changed, sk)  # dropped: -1
+        leaks, leak_l1 = audit.close_pairs(images, split_code, max_l1, changed, sk)  # dropped: -1
         done("audit")
         if not len(leaks):
             break

@@ -16,25 +16,30 @@ from __future__ import annotations
 import functools
 import math
 import os
-import shutil
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from io import BytesIO
-from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps
 
 from notmnist.plumbing.contracts import SIZE
-from notmnist.plumbing.params import integer, number, text
+from notmnist.plumbing.params import integer, knob, number, text
 
-PARAMS = {  # section synthesize
-    "per_class": integer(10, 1_000_000),
-    "seed": integer(0, 2**32 - 1),
-    "fonts": text(),
-    "duplicates": number(0, 0.2),
-    "near_duplicates": number(0, 0.2),
-    "broken_files": integer(0, 1000),
-}
+
+@dataclass(frozen=True)
+class Synthesize:
+    """Section synthesize: the built-in data set."""
+
+    SECTION: ClassVar[str] = "synthesize"
+    per_class: int = knob(integer(10, 1_000_000))
+    seed: int = knob(integer(0, 2**32 - 1))
+    fonts: str = knob(text())
+    duplicates: float = knob(number(0, 0.2))
+    near_duplicates: float = knob(number(0, 0.2))
+    broken_files: int = knob(integer(0, 1000))
+
 
 LETTERS = "ABCDEFGHIJ"
 # Machine-wide font folders only (not the user's home), so two users of one machine agree.
@@ -53,7 +58,7 @@ CROSS_LETTER_DUPLICATES = 2
 INVERTED = 0.05  # fraction drawn black on white, as some notMNIST fonts are
 
 
-def find_fonts(family: str = "all", dirs=FONT_DIRS) -> list[str]:
+def find_fonts(family: str = "all", dirs: tuple[str, ...] = FONT_DIRS) -> list[str]:
     """Sorted paths of the font files under `dirs` whose file name starts with `family`
     (any case); "all": every font file, "none": no font file (Pillow's font alone is used).
 
@@ -62,7 +67,7 @@ def find_fonts(family: str = "all", dirs=FONT_DIRS) -> list[str]:
     """
     if family == "none":
         return []
-    found = set()
+    found: set[str] = set()
     for top in dirs:
         for folder, _, files in os.walk(top):
             found.update(
@@ -82,7 +87,8 @@ def _font(name: str) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
 
 def usable_fonts(candidates: list[str]) -> tuple[list[str], list[str]]:
     """(fonts that draw ten distinct, non-empty letters A-J, fonts refused); bundled last."""
-    good, bad = [], []
+    good: list[str] = []
+    bad: list[str] = []
     for name in candidates + [BUNDLED]:
         try:
             masks = {_draw(name, letter, 0).tobytes() for letter in LETTERS}
@@ -151,7 +157,9 @@ def png_bytes(glyph: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def _render_block(letter_index: int, start: int, stop: int, seed: int, fonts: tuple[str, ...]):
+def _render_block(
+    letter_index: int, start: int, stop: int, seed: int, fonts: tuple[str, ...]
+) -> tuple[np.ndarray, list[bytes]]:
     """Images start..stop-1 of a letter; one generator per block of BLOCK (fixed) images."""
     rng = np.random.default_rng([seed, letter_index, start])
     glyphs = np.stack([render(letter_index, rng, fonts) for _ in range(start, stop)])
@@ -196,7 +204,7 @@ def synthesize(
         "empty_files": 0,
         "truncated_files": 0,
     }
-    reserved = [set() for _ in LETTERS]  # a slot is planted at most once
+    reserved: list[set[int]] = [set() for _ in LETTERS]  # a slot is planted at most once
     for j in range(CROSS_LETTER_DUPLICATES if per_class >= 10 else 0):
         src_letter, dst_letter = 2 * j, 2 * j + 1  # A -> B, C -> D
         src, dst = (int(x) for x in rng.choice(per_class, size=2, replace=False))
@@ -228,21 +236,3 @@ def synthesize(
             files[path] = intact[: len(intact) // 2]
             counts["truncated_files"] += 1
     return files, counts
-
-
-def write_folder(files: dict[str, bytes], out: Path) -> None:
-    """Write all files into a fresh temporary folder, then swap it in for `out`."""
-    tmp, old = out.with_name(f".{out.name}.tmp"), out.with_name(f".{out.name}.old")
-    shutil.rmtree(tmp, ignore_errors=True)  # left over from an interrupted run
-    tmp.mkdir(parents=True)
-    try:
-        for path, data in sorted(files.items()):
-            (tmp / path).parent.mkdir(exist_ok=True)
-            (tmp / path).write_bytes(data)
-        shutil.rmtree(old, ignore_errors=True)
-        if out.exists():
-            out.rename(old)
-        tmp.rename(out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.rmtree(old, ignore_errors=True)

@@ -101,6 +101,7 @@ def _checked(z: np.lib.npyio.NpzFile) -> Model:
 
 def _header(z: np.lib.npyio.NpzFile, name: str, kind: str, max_itemsize: int) -> tuple:
     """An array's shape, from its header, once its dtype is of `kind` and at most max_itemsize bytes."""
+    assert z.zip is not None, "an NpzFile opened from a path has its zip"
     with z.zip.open(name + ".npy") as f:
         version = np.lib.format.read_magic(f)
         if version not in ((1, 0), (2, 0)):
@@ -122,7 +123,7 @@ def _norm(text: str) -> dict:
         values = value if isinstance(value, list) and len(value) == FEATURES else [value]
         if not all(_finite(v) for v in values):
             raise BadModel(f"norm {key} is not a finite number or {FEATURES} of them")
-        if key == "std" and not all(v > 0 for v in values):
+        if key == "std" and not all(isinstance(v, (int, float)) and v > 0 for v in values):
             raise BadModel("norm std must be > 0")
     return norm
 

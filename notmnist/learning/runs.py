@@ -10,34 +10,46 @@ diverges is a result (`diverged`), not an error.
 from __future__ import annotations
 
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from notmnist.learning import fitting, softmax
+from notmnist.learning import fitting, lbfgs, softmax, training
+from notmnist.learning.settings import Minibatch, Objective
 from notmnist.plumbing import contracts, parallel
 
 
 @dataclass
 class Run:
     name: str
-    settings: dict  # the fitting settings (minibatch, objective and train keys)
+    optimizer: str  # a name of settings.NAMES
+    rate: float | None  # the learning rate (None: the exact optimum has none)
+    minibatch: Minibatch
+    objective: Objective
     subsample: int = 0  # train on this many seeded train rows, score on as many valid rows; 0 = all
     seed: int = 0  # which rows
     test: bool = False  # also predict the test split (test_correct)
-    start: tuple | None = None  # (W, b) where lbfgs starts
+    start: lbfgs.Weights | None = None  # (W, b) where the exact optimum's search starts
 
 
 @dataclass
 class Result:
     run: Run
     diverged: bool
-    metrics: dict  # fitting.train's report, plus test.accuracy when run.test
+    metrics: dict  # training.train's report, plus test.accuracy when run.test
     curve: list[tuple]
-    seconds_per_epoch: float
+    seconds_per_epoch: float  # per iteration for the exact optimum (unit)
+    unit: str = "epoch"
     W: np.ndarray | None = None
     b: np.ndarray | None = None
-    test_correct: np.ndarray | None = None  # bool per test image, in the test split's order
+    test_correct: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # per test image, when run.test
+
+    @property
+    def weights(self) -> lbfgs.Weights:
+        """(W, b) of a fit that did not diverge."""
+        if self.W is None or self.b is None:
+            raise ValueError(f"{self.run.name} diverged: it has no weights")
+        return self.W, self.b
 
 
 def subsample_rows(n: int, subsample: int, seed: int) -> np.ndarray:
@@ -58,12 +70,22 @@ def run_one(run: Run) -> Result:
     valid_rows = subsample_rows(len(valid.y), run.subsample, run.seed)
     Xv = valid.x if len(valid_rows) == len(valid.y) else np.asarray(valid.x[valid_rows])
     try:
-        fit, metrics = fitting.train(
-            run.settings, X, train.y[rows], Xv, valid.y[valid_rows], len(classes), progress=False, start=run.start
+        fit, metrics = training.train(
+            run.optimizer,
+            run.rate,
+            run.minibatch,
+            run.objective,
+            X,
+            train.y[rows],
+            Xv,
+            valid.y[valid_rows],
+            len(classes),
+            progress=False,
+            start=run.start,
         )
     except fitting.Diverged as e:
         return Result(run, True, {"error": str(e)}, [], float("nan"))
-    result = Result(run, False, metrics, fit.curve, fit.seconds_per_epoch, fit.W, fit.b)
+    result = Result(run, False, metrics, fit.curve, fit.seconds_per_epoch, fit.unit, fit.W, fit.b)
     if run.test:
         test = contracts.read_split("test", len(classes))
         result.test_correct = softmax.scores(np.asarray(test.x), fit.W, fit.b).argmax(axis=1) == test.y

@@ -30,8 +30,7 @@ def scores(X: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def class_major_scores(X: np.ndarray, W: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(X W + b)^T as a C-contiguous K x n array: numpy reduces over the K classes of every
-    example much faster along contiguous rows than across 10-wide ones (a tenth of a
-    training step's time)."""
+    example faster along contiguous rows than across 10-wide ones (docs/benchmarks.md)."""
     return np.add((X @ W).T, b[:, None], order="C")
 
 
@@ -95,21 +94,6 @@ def loss_and_grad(
     return float(loss), dW, db
 
 
-def loss_and_grad_plain(
-    X: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndarray, l2: float
-) -> tuple[float, np.ndarray, np.ndarray]:
-    """The same J and gradient as loss_and_grad, written as the formulas read (float64);
-    the reference that the fast, class-major, in-place version is tested against."""
-    import scipy.special
-
-    X, W, b = (np.asarray(a, dtype=np.float64) for a in (X, W, b))
-    n = len(X)
-    P = scipy.special.softmax(X @ W + b, axis=1)
-    Y = np.eye(W.shape[1])[y]
-    J = -np.log(P[np.arange(n), y]).mean() + 0.5 * l2 * np.sum(W * W)
-    return float(J), X.T @ (P - Y) / n + l2 * W, (P - Y).sum(axis=0) / n
-
-
 def objective(
     X: np.ndarray, y: np.ndarray, W: np.ndarray, b: np.ndarray, l2: float, chunk: int = 1024
 ) -> tuple[float, np.ndarray, np.ndarray]:
@@ -143,8 +127,8 @@ def loss_and_accuracy(
 ) -> tuple[float, float]:
     """(mean cross-entropy without the L2 term, accuracy) over all rows, in chunks on all
     cores (parallel.map_chunks), class-major as in loss_and_grad. Small chunks: every core
-    gets an even share of a 10k-row validation set (8192-row chunks gave one core 82% of
-    it), and each chunk's scores stay in the cache: 1.7x faster at 10k rows, 1.3x at 75k."""
+    gets an even share of a validation set of a few thousand rows, and each chunk's scores
+    stay in the cache (docs/benchmarks.md)."""
     n = X.shape[0]
 
     def part(lo: int, hi: int) -> tuple[float, int]:

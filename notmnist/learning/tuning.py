@@ -12,38 +12,39 @@ then train on all of it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
 from notmnist.learning import optimizers
 from notmnist.learning.runs import Result, Run
+from notmnist.learning.settings import Minibatch, Objective
 from notmnist.plumbing import ties
 from notmnist.plumbing.errors import UserError
-from notmnist.plumbing.params import choice, integer, list_of, positive
+from notmnist.plumbing.params import choice, integer, knob, list_of, positive
 
 if TYPE_CHECKING:
     import pandas as pd
 
-PARAMS = {  # section sweep
-    "optimizers": list_of(choice(*optimizers.NAMES), "optimizer names"),
-    "rates": list_of(positive(), "positive numbers", at_least=2),
-    "subsample": integer(0, None),
-    "seed": integer(0, 2**32 - 1),
-}
+
+@dataclass(frozen=True)
+class Sweep:
+    """Section sweep: each optimizer at each rate, same data, seed and budget."""
+
+    SECTION: ClassVar[str] = "sweep"
+    optimizers: list[str] = knob(list_of(choice(*optimizers.NAMES), "optimizer names"))
+    rates: list[float] = knob(list_of(positive(), "positive numbers", at_least=2))
+    subsample: int = knob(integer(0, None))
+    seed: int = knob(integer(0, 2**32 - 1))
 
 
-def runs(sweep: dict, settings: dict) -> list[Run]:
-    """One run per (optimizer, rate), with the minibatch and objective `settings`."""
+def runs(sweep: Sweep, minibatch: Minibatch, objective: Objective) -> list[Run]:
+    """One run per (optimizer, rate), with the minibatch and objective settings."""
     return [
-        Run(
-            f"{name}@{rate:g}",
-            {**settings, "optimizer": name, "learning_rate": rate, "report_optimum_gap": False},
-            sweep["subsample"],
-            sweep["seed"],
-        )
-        for name in sweep["optimizers"]
-        for rate in sweep["rates"]
+        Run(f"{name}@{rate:g}", name, rate, minibatch, objective, sweep.subsample, sweep.seed)
+        for name in sweep.optimizers
+        for rate in sweep.rates
     ]
 
 
@@ -57,8 +58,8 @@ def table(results: list[Result]) -> pd.DataFrame:
         m = result.metrics
         rows.append(
             {
-                "optimizer": result.run.settings["optimizer"],
-                "learning_rate": result.run.settings["learning_rate"],
+                "optimizer": result.run.optimizer,
+                "learning_rate": result.run.rate,
                 "valid_loss": np.nan if result.diverged else m["valid"]["loss"],
                 "valid_accuracy": np.nan if result.diverged else m["valid"]["accuracy"],
                 "best_epoch": pd.NA if result.diverged else m["best_epoch"],

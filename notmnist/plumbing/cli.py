@@ -82,7 +82,7 @@ def under_dvc_hint() -> str:
 def run_stage(main: Callable[[], None], doc: str | None) -> None:
     """A pipeline stage: no arguments but --help; all outputs written, or none."""
 
-    def stage(_) -> None:
+    def stage(_: object) -> None:
         with all_or_nothing():
             main()
 

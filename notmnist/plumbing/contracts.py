@@ -8,7 +8,6 @@ where DVC runs every stage.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,12 +37,6 @@ PREDICTIONS = METRICS / "predictions.csv"
 OPTIMIZERS = METRICS / "optimizers"
 SWEEP_BEST = METRICS / "sweep_best.json"  # the learning-rate sweep's best rate per optimizer
 TIMINGS = Path("timings")  # wall-clock seconds of the last runs: git-ignored, they differ every run
-
-
-def real_archive() -> Path:
-    """The real notMNIST_small archive for tests and benchmarks: the path in the environment
-    variable NOTMNIST_SMALL, else notMNIST_small.tar.gz at the repository root."""
-    return Path(os.environ.get("NOTMNIST_SMALL") or REPOSITORY / "notMNIST_small.tar.gz")
 
 
 def _rerun(stage: str) -> str:

@@ -15,6 +15,7 @@ import errno
 import json
 import math
 import os
+import shutil
 import stat
 import tempfile
 from pathlib import Path
@@ -36,11 +37,30 @@ def all_or_nothing() -> Iterator[None]:
     try:
         yield
         for tmp, path in _waiting:
-            os.replace(tmp, path)
+            _replace(tmp, path)
     finally:
         for tmp, _ in _waiting:
-            tmp.unlink(missing_ok=True)
+            _remove(tmp)
         _waiting = None
+
+
+def _replace(tmp: Path, path: Path) -> None:
+    """Put tmp, a file or a folder, where path is; a folder replaces the old one whole."""
+    if tmp.is_dir() and path.exists():
+        old = path.with_name(f".{path.name}.old")
+        shutil.rmtree(old, ignore_errors=True)  # left over from an interrupted run
+        path.rename(old)
+        os.replace(tmp, path)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, path)
+
+
+def _remove(tmp: Path) -> None:
+    if tmp.is_dir():
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        tmp.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
@@ -60,13 +80,20 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
             raise UserError(f"{path}: cannot write in {path.parent} ({e.strerror}); no output was replaced") from None
         raise
     os.close(fd)
-    tmp = Path(tmp)
     os.chmod(tmp, 0o644)  # mkstemp makes 0600; outputs should read like any other file
+    with _swapped_in(Path(tmp), path):
+        yield Path(tmp)
+
+
+@contextlib.contextmanager
+def _swapped_in(tmp: Path, path: Path) -> Iterator[None]:
+    """Put tmp where path is when the block succeeds (inside all_or_nothing(): when the
+    whole of that succeeds); remove tmp otherwise."""
     kept = False
     try:
-        yield tmp
+        yield
         if _waiting is None:
-            os.replace(tmp, path)
+            _replace(tmp, path)
         else:
             _waiting.append((tmp, path))
             kept = True
@@ -76,7 +103,20 @@ def atomic_path(path: Path | str) -> Iterator[Path]:
         raise
     finally:
         if not kept:
-            tmp.unlink(missing_ok=True)
+            _remove(tmp)
+
+
+def write_files(folder: Path | str, files: dict[str, bytes]) -> None:
+    """A folder of files (relative path -> bytes), written as one output: it replaces the
+    old folder whole, or (on any failure) not at all."""
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
+    os.chmod(tmp, 0o755)  # mkdtemp makes 0700; outputs should read like any other folder
+    with _swapped_in(tmp, folder):
+        for path, data in sorted(files.items()):
+            (tmp / path).parent.mkdir(parents=True, exist_ok=True)
+            (tmp / path).write_bytes(data)
 
 
 # --- reading untrusted paths -----------------------------------------------------------------

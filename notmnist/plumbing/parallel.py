@@ -2,9 +2,9 @@
 
 numpy releases the GIL in its gathers, reductions and BLAS products, so plain Python
 threads run those at once on several cores. Threads that wait for work sleep, whereas
-OpenBLAS's own threads spin: on a busy machine two spinning BLAS threads made the small
-per-batch products of training many times slower (benchmarks/train.py), so the fitting
-code runs BLAS on one thread (`blas_threads`) and splits rows itself (`map_chunks`).
+OpenBLAS's own threads spin, and on a busy machine spinning threads slow the small
+per-batch products of training down (docs/benchmarks.md), so the fitting code runs BLAS on
+one thread (`blas_threads`) and splits rows itself (`map_chunks`).
 """
 
 from __future__ import annotations
@@ -56,6 +56,10 @@ def blas_threads(n: int) -> Iterator[None]:
         yield
 
 
+def _each(fn: Callable[[int, int], T], run: list[tuple[int, int]]) -> list[T]:
+    return [fn(lo, hi) for lo, hi in run]
+
+
 def map_chunks(fn: Callable[[int, int], T], n: int, chunk: int) -> list[T]:
     """[fn(lo, hi) for every chunk [lo, hi) of `chunk` rows of range(n)], on all cores at once.
 
@@ -72,6 +76,6 @@ def map_chunks(fn: Callable[[int, int], T], n: int, chunk: int) -> list[T]:
         _helpers = ThreadPoolExecutor(all_cores() - 1, thread_name_prefix="rows")
     cuts = [len(bounds) * k // workers for k in range(workers + 1)]
     runs = [bounds[a:b] for a, b in zip(cuts, cuts[1:])]
-    pending = [_helpers.submit(lambda run=run: [fn(lo, hi) for lo, hi in run]) for run in runs[:-1]]
-    last = [fn(lo, hi) for lo, hi in runs[-1]]
+    pending = [_helpers.submit(_each, fn, run) for run in runs[:-1]]
+    last = _each(fn, runs[-1])
     return [result for future in pending for result in future.result()] + last

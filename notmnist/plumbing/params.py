@@ -1,10 +1,14 @@
 """params.yaml: the one loader, and the checks a knob's value must pass.
 
-The library module that uses a section's knobs declares them with these checks (its
-PARAMS: key -> check); a stage reads the section with `load_section(name, PARAMS)`. Before
-any work the whole section is checked: an unknown key (a typo), a missing key or a bad
-value raises ParamError naming `section.key`, the value (shortened) and what is allowed.
-params.yaml's comments say what each knob does.
+The library module that uses a section's knobs declares them as a frozen dataclass, one
+field per knob with its check (`knob(check)`), and no default: params.yaml holds the only
+values. A stage reads the section with `load(Settings)`: before any work the whole section
+is checked, and an unknown key (a typo), a missing key or a bad value raises ParamError
+naming `section.key`, the value (shortened) and what is allowed. params.yaml's comments say
+what each knob does.
+
+A field made with `group(spec)` gathers knobs that another module declares (each optimizer
+its own hyperparameters, say) into one mapping: the section holds them flat, side by side.
 
 Any params.yaml is read in bounded time and memory, or refused in one line: the file must be
 a regular file of at most MAX_BYTES of UTF-8; its YAML events are counted and its nesting
@@ -14,11 +18,13 @@ refused when its aliases would expand it past MAX_VALUES values (a "billion laug
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import math
 import reprlib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar, Protocol, TypeVar
 
 import yaml
 
@@ -260,3 +266,51 @@ def load_section(
     if section not in everything:
         raise ParamError(f"{path}: section '{section}' is missing")
     return validate(section, everything[section], spec, across)
+
+
+class Settings(Protocol):
+    """A frozen dataclass of one params.yaml section: SECTION names it, knob() fields."""
+
+    SECTION: ClassVar[str]
+    __dataclass_fields__: ClassVar[dict[str, Any]]
+
+
+S = TypeVar("S", bound=Settings)
+
+
+def knob(check: Check) -> Any:
+    """A settings field: one key of its section, with the check its value must pass."""
+    return dataclasses.field(metadata={"check": check})
+
+
+def group(spec: Mapping[str, Check]) -> Any:
+    """A settings field gathering the keys of `spec` (declared elsewhere) into one mapping."""
+    return dataclasses.field(metadata={"group": spec})
+
+
+def spec_of(cls: type[Settings]) -> dict[str, Check]:
+    """Every key of the section that `cls` reads, with its check."""
+    spec: dict[str, Check] = {}
+    for f in dataclasses.fields(cls):
+        spec.update(f.metadata["group"] if "group" in f.metadata else {f.name: f.metadata["check"]})
+    return spec
+
+
+def parse(cls: type[S], values: Any) -> S:
+    """The section's values checked (see `validate`) and read into a `cls`; its
+    __post_init__, if any, checks them as a whole."""
+    return _build(cls, validate(cls.SECTION, values, spec_of(cls)))
+
+
+def load(cls: type[S], path: Path | str = PARAMS_FILE) -> S:
+    """cls's section of params.yaml, checked (see `validate`), as a `cls`."""
+    return _build(cls, load_section(cls.SECTION, spec_of(cls), path=path))
+
+
+def _build(cls: type[S], checked: dict) -> S:
+    return cls(
+        **{
+            f.name: {key: checked[key] for key in f.metadata["group"]} if "group" in f.metadata else checked[f.name]
+            for f in dataclasses.fields(cls)
+        }
+    )

@@ -4,8 +4,8 @@ honest ties.
 Rows are ranked by validation loss; losses within ties.TIE of each other (plumbing/ties.py) are
 tied and keep the order given, so that float noise from another CPU cannot reorder them. Each
 row is then held against the first on the test set: McNemar's exact test on their paired test predictions,
-and the rule of 30. A row is `tied` with the best unless p < 0.05 and the two differ by at
-least 30 test images: differences smaller than that are noise for a test set of this size.
+and the rule of 30. A row is `tied` with the best unless p < ALPHA and the two differ by at
+least RULE_OF_30 test images: differences smaller than that are noise for a test set of this size.
 """
 
 from __future__ import annotations
@@ -36,12 +36,13 @@ def versus(best: np.ndarray, other: np.ndarray) -> tuple[str, str]:
     return ("better" if only_other > only_best else "worse"), why
 
 
-def ranking(results: dict[str, dict], correct: dict[str, np.ndarray]) -> pd.DataFrame:
+def ranking(results: dict[str, dict], correct: dict[str, np.ndarray], optimum: str) -> pd.DataFrame:
     """One row per optimizer: results maps a name to its train.json, correct to its test
-    predictions (right or wrong, per test image, in the same order for all)."""
+    predictions (right or wrong, per test image, in the same order for all); `optimum`
+    names the result whose train objective is the exact optimum J*."""
     import pandas as pd
 
-    optimum = results["lbfgs"]["train"]["objective"] if "lbfgs" in results else float("nan")
+    best_objective = results[optimum]["train"]["objective"] if optimum in results else float("nan")
     table = pd.DataFrame(
         [
             {
@@ -50,7 +51,7 @@ def ranking(results: dict[str, dict], correct: dict[str, np.ndarray]) -> pd.Data
                 "valid_accuracy": m["valid"]["accuracy"],
                 "valid_loss": m["valid"]["loss"],
                 "test_accuracy": float(np.mean(correct[name])),
-                "gap_to_optimum": m["train"]["objective"] - optimum,
+                "gap_to_optimum": m["train"]["objective"] - best_objective,
                 "trained": (
                     f"{m['iterations']} iterations"
                     if "iterations" in m
@@ -71,16 +72,17 @@ def ranking(results: dict[str, dict], correct: dict[str, np.ndarray]) -> pd.Data
     return table
 
 
-def curves(per_optimizer: dict[str, pd.DataFrame]) -> pd.DataFrame:
+def curves(per_optimizer: dict[str, pd.DataFrame], optimum: str) -> pd.DataFrame:
     """Every optimizer's validation loss per epoch in one long table (optimizer, epoch,
-    valid_loss), for one chart with a colour per optimizer; lbfgs, whose rows are iterations,
-    becomes a flat line at the loss of its optimum across the same epochs."""
+    valid_loss), for one chart with a colour per optimizer; the exact optimum (named
+    `optimum`), whose rows are iterations, becomes a flat line at its loss across the same
+    epochs."""
     import pandas as pd
 
-    epochs = max((int(c["epoch"].max()) for name, c in per_optimizer.items() if name != "lbfgs"), default=1)
+    epochs = max((int(c["epoch"].max()) for name, c in per_optimizer.items() if name != optimum), default=1)
     rows = []
     for name, curve in per_optimizer.items():
-        if name == "lbfgs":
+        if name == optimum:
             curve = pd.DataFrame({"epoch": range(1, epochs + 1), "valid_loss": curve["valid_loss"].iloc[-1]})
         rows.append(curve[["epoch", "valid_loss"]].assign(optimizer=name))
     return pd.concat(rows, ignore_index=True)[["optimizer", "epoch", "valid_loss"]]
@@ -91,7 +93,7 @@ def markdown(table: pd.DataFrame) -> str:
     losses with 4 decimals, other numbers with 4 significant digits."""
     import pandas as pd
 
-    def cell(column: str, value) -> str:
+    def cell(column: str, value: object) -> str:
         if pd.isna(value):
             return ""
         if isinstance(value, float):

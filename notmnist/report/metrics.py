@@ -7,18 +7,23 @@ A new metric: a function here, its value added to `evaluate`'s metrics dict.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 
-from notmnist.plumbing.params import integer
+from notmnist.plumbing.params import integer, knob
 from notmnist.report.statistics import wilson_interval
 
-PARAMS = {  # section evaluate
-    "n_mistakes": integer(0, 400),
-    "calibration_bins": integer(1, 100),
-    "n_confusions": integer(0, 100),
-}
+
+@dataclass(frozen=True)
+class Evaluate:
+    """Section evaluate: what the report on the test split shows."""
+
+    SECTION: ClassVar[str] = "evaluate"
+    n_mistakes: int = knob(integer(0, 400))
+    calibration_bins: int = knob(integer(1, 100))
+    n_confusions: int = knob(integer(0, 100))
 
 
 def confusion_matrix(actual: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.ndarray:

@@ -20,7 +20,7 @@ INK = (20, 20, 20)
 MARGIN = 12
 
 
-def font(size: int) -> ImageFont.FreeTypeFont:
+def font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size=size)
 
 
@@ -49,10 +49,10 @@ def montage(tiles: np.ndarray, captions: list[list[str]], *, title: list[str], c
     rows = -(-n // columns)
     tile = SIZE * scale
     caption_font, title_font = font(max(12, tile // 8)), font(18)
-    line = caption_font.getbbox("Ag")[3] + 4
+    line = int(caption_font.getbbox("Ag")[3]) + 4
     cell_w, cell_h = tile + MARGIN, tile + line * max((len(c) for c in captions), default=0) + MARGIN
-    title_h = (title_font.getbbox("Ag")[3] + 6) * len(title) + MARGIN
-    width = max(columns * cell_w + MARGIN, max(title_font.getbbox(t)[2] for t in title) + 2 * MARGIN)
+    title_h = (int(title_font.getbbox("Ag")[3]) + 6) * len(title) + MARGIN
+    width = max(columns * cell_w + MARGIN, max(int(title_font.getbbox(t)[2]) for t in title) + 2 * MARGIN)
     image = Image.new("RGB", (width, title_h + rows * cell_h + MARGIN), BACKGROUND)
     draw = ImageDraw.Draw(image)
     for i, text in enumerate(title):
@@ -60,7 +60,7 @@ def montage(tiles: np.ndarray, captions: list[list[str]], *, title: list[str], c
     for i in range(n):
         x = MARGIN + (i % columns) * cell_w
         y = title_h + (i // columns) * cell_h
-        image.paste(Image.fromarray(tiles[i], "RGB").resize((tile, tile), Image.NEAREST), (x, y))
+        image.paste(Image.fromarray(tiles[i], "RGB").resize((tile, tile), Image.Resampling.NEAREST), (x, y))
         draw.rectangle((x - 1, y - 1, x + tile, y + tile), outline=(160, 160, 160))
         for j, text in enumerate(captions[i]):
             draw.text((x, y + tile + 3 + j * line), text, fill=INK, font=caption_font)
@@ -132,8 +132,8 @@ def confusion_picture(matrix: np.ndarray, classes: list[str], cell: int = 56) ->
     ]
     title_h = len(title) * 24 + 2 * MARGIN
     top_axis = 60
-    left = max(top_axis, 20 + max(label_font.getbbox(name)[2] for name in classes))
-    width = max(left + k * cell + MARGIN, 2 * MARGIN + max(title_font.getbbox(t)[2] for t in title))
+    left = max(top_axis, 20 + max(int(label_font.getbbox(name)[2]) for name in classes))
+    width = max(left + k * cell + MARGIN, 2 * MARGIN + max(int(title_font.getbbox(t)[2]) for t in title))
     image = Image.new("RGB", (width, title_h + top_axis + k * cell + MARGIN), BACKGROUND)
     draw = ImageDraw.Draw(image)
     for i, text in enumerate(title):
