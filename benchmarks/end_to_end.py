@@ -12,7 +12,7 @@ random rotation, scale, shift and noise, so that few of them are near duplicates
 Memory per stage: "max process" is the largest resident set of any one process of the
 run (exact, from wait4: dvc itself is about 150-250 MB); "all processes" is the peak of
 the summed resident sets of dvc, the stage and its workers, sampled 20 times a second
-(shared pages are counted once per process, so it overestimates). Targets (issue 7, on
+(shared pages are counted once per process, so it overestimates). Targets (on
 2 cores): notMNIST_small whole pipeline under 45 s; the 530k archive completes with
 every stage under 4 GB.
 """

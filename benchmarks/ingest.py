@@ -9,7 +9,7 @@ files repeated under new names) to show that the rate holds at scale. One worker
 cores run in turn, --repeat rounds; times are medians, the speedup is the median of the
 per-round ratios; "cpu" is user+system time of the process and its workers, so a
 busy machine shows up as wall >> cpu / cores, and "bound" estimates the speedup from cpu
-times alone (useful when the machine is shared). Target (issue 7, 2 cores): all cores at
+times alone (useful when the machine is shared). Target (2 cores): all cores at
 least 1.7x faster than one worker; notMNIST_small under 20 s.
 """
 

@@ -20,7 +20,7 @@ with: on a shared machine the second core is often worth less than a whole one.
 
     python -m benchmarks.train --process [--rounds 2]
 
-The process-level comparison of issue 15, at N = 200,000, batch 128, momentum: the wall time
+The process-level comparison, at N = 200,000, batch 128, momentum: the wall time
 of `python -m stages.train` (a fresh process, reading data/normalized from disk, validation
 included) with 6 epochs minus its wall time with 1 epoch, divided by 5, against PyTorch's
 reference loop (`reference_epoch`: nn.Linear, CrossEntropyLoss, SGD lr 0.05 momentum 0.9,
@@ -166,7 +166,7 @@ def stage_seconds(root: Path) -> float:
 
 
 def reference_epoch(torch, X, y, batch: int = 128) -> float:
-    """Median seconds of 3 epochs, after one warm-up, of issue 15's PyTorch reference loop."""
+    """Median seconds of 3 epochs, after one warm-up, of the PyTorch reference loop."""
     torch.set_num_threads(2)
     model = torch.nn.Linear(784, 10)
     loss_fn = torch.nn.CrossEntropyLoss()
